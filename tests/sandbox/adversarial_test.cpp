@@ -101,8 +101,12 @@ TEST(Adversarial, ThreadBomb) {
 }
 
 TEST(Adversarial, MemoryBomb) {
+  // Faulting pages in costs CPU (about 4 CPU-s per GB on slow VMs): a small memory limit and a generous CPU and
+  // wall budget make "memory" the limit this program reaches first on any machine.
   sb::Policy p = box().policy();
-  p.wall_time_limit_s = 30;  // faulting in ~1 GB can be slow on a loaded machine
+  p.memory_limit_mb = 256;
+  p.time_limit_s = 20;
+  p.wall_time_limit_s = 60;
   auto r = run_py("a = []\nwhile True:\n    a.append(' ' * 10**7)\n", p);
   EXPECT_EQ(r.status, sb::Status::memory_limit) << r.message << r.stderr_data;
 }
