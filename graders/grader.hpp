@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "results/verdict.hpp"
+#include "base/verdict.hpp"
 
 namespace reval {
 

@@ -2,7 +2,7 @@
 #include <fmt/format.h>
 
 #include "graders/grader.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval {
 

@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 
 #include "graders/grader.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 

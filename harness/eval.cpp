@@ -17,8 +17,8 @@
 
 #include "harness/progress.hpp"
 #include "harness/runtime.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 #include "results/report.hpp"
 #include "tasks/preset.hpp"
 #include "reval/version.hpp"

@@ -10,7 +10,7 @@
 #include "model/backends.hpp"
 #include "model/engine/native_backend.hpp"
 #include "model/hub.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "tasks/task.hpp"
 
 namespace reval {

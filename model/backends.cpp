@@ -13,7 +13,7 @@
 
 #include "model/backends/openai_backend.hpp"
 #include "model/backends/replay_backend.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval {
 namespace {

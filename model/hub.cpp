@@ -21,8 +21,8 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "results/sha256.hpp"
-#include "results/error.hpp"
+#include "base/sha256.hpp"
+#include "base/error.hpp"
 
 namespace reval {
 namespace {

@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval {
 

@@ -16,7 +16,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "reval/version.hpp"
 
 namespace reval {

@@ -30,7 +30,7 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "results/store.hpp"
 #include "reval/version.hpp"
 

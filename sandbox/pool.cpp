@@ -22,8 +22,8 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 #include "sandbox/internal.hpp"
 
 namespace reval::sandbox {

@@ -22,7 +22,7 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace reval::sandbox {

@@ -11,7 +11,7 @@
 #include <fmt/format.h>
 
 #include "model/hub.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "tasks/task.hpp"
 
 namespace reval {

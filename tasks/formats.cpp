@@ -13,8 +13,8 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval::formats {
 

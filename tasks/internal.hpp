@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "results/jsonl.hpp"
+#include "base/jsonl.hpp"
 #include "tasks/task.hpp"
 
 namespace reval::tasks_detail {

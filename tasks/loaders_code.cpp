@@ -12,8 +12,8 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 #include "tasks/formats.hpp"
 #include "tasks/internal.hpp"
 

@@ -6,8 +6,8 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 #include "tasks/internal.hpp"
 
 namespace reval::tasks_detail {

@@ -8,7 +8,7 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "tasks/internal.hpp"
 
 namespace reval {

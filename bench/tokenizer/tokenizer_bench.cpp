@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/tokenizer/tokenizer.hpp"
-#include "results/jsonl.hpp"
+#include "base/jsonl.hpp"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include "graders/answer/latex.hpp"
 #include "graders/answer/math.hpp"
 #include "graders/grader.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::answer {
 namespace {

@@ -15,7 +15,7 @@
 #include "graders/answer/latex.hpp"
 #include "graders/answer/math.hpp"
 #include "graders/answer/number.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::answer {
 

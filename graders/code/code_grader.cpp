@@ -24,8 +24,8 @@
 
 #include "graders/code/code_grader.hpp"
 #include "graders/code/harness_scripts.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval::code {
 namespace {

@@ -31,8 +31,8 @@
 
 #include "model/chat/chat_template.hpp"
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 namespace {

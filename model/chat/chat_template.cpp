@@ -18,9 +18,9 @@
 
 #include "model/chat/chat_template.hpp"
 #include "model/chat/jinja.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
-#include "results/sha256.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
+#include "base/sha256.hpp"
 
 namespace reval {
 namespace {

@@ -16,7 +16,7 @@
 // Jinja2's compiler, a name assigned in a scope before any read there (and unknown to enclosing scopes) starts
 // out undefined in that scope even if the caller passed a variable of that name.
 //
-// Verified against Python jinja2 3.1.6 (HF settings) with the shared goldens, tests/chat/jinja_reference_cases.json
+// Verified against Python jinja2 3.1.6 (HF settings) with the shared goldens, tests/model/chat/jinja_reference_cases.json
 // and randomized differential runs of expressions, whitespace control, scoping and the real HF templates.
 // Known differences: ints are int64 (overflow turns into float where Python would grow the int); case mapping
 // uses utf8proc's simple mappings plus the common multi-character uppercasings (ß -> SS, ligatures);
@@ -33,7 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "results/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace reval::jinja {
 

@@ -27,7 +27,7 @@
 #include <utf8proc.h>
 
 #include "model/chat/jinja.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::jinja {
 

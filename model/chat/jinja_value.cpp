@@ -14,7 +14,7 @@
 #include <fmt/format.h>
 
 #include "model/chat/jinja.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::jinja {
 

@@ -11,8 +11,8 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::engine {
 namespace {

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::engine {
 

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <numbers>
 
-#include "results/sha256.hpp"
-#include "results/error.hpp"
+#include "base/sha256.hpp"
+#include "base/error.hpp"
 
 namespace reval::engine {
 

@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "model/engine/generator.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "reval/version.hpp"
 
 namespace reval {

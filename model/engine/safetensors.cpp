@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/engine/config.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::engine {
 

@@ -13,7 +13,7 @@
 #include <queue>
 
 #include "model/tokenizer/internal.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::tok {
 

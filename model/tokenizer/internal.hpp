@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "model/tokenizer/tokenizer.hpp"
-#include "results/utf8.hpp"
+#include "base/utf8.hpp"
 
 namespace re2 {
 class RE2;

@@ -13,7 +13,7 @@
 #include <re2/re2.h>
 
 #include "model/tokenizer/internal.hpp"
-#include "results/error.hpp"
+#include "base/error.hpp"
 
 namespace reval::tok {
 

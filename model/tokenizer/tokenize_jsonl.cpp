@@ -7,8 +7,8 @@
 
 #include "model/tokenizer/tokenize_jsonl.hpp"
 #include "model/tokenizer/tokenizer.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 

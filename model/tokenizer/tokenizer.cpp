@@ -23,8 +23,8 @@
 #include <re2/re2.h>
 
 #include "model/tokenizer/internal.hpp"
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval {
 

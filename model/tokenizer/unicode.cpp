@@ -6,8 +6,8 @@
 #include <utf8proc.h>
 
 #include "model/tokenizer/internal.hpp"
-#include "results/error.hpp"
-#include "results/utf8.hpp"
+#include "base/error.hpp"
+#include "base/utf8.hpp"
 
 namespace reval::tok {
 

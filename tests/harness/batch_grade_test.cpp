@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "harness/batch_grade.hpp"
-#include "results/jsonl.hpp"
+#include "base/jsonl.hpp"
 
 using namespace reval;
 

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "results/jsonl.hpp"
+#include "base/jsonl.hpp"
 #include "results/store.hpp"
 #include "tests/test_util.hpp"
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <random>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "results/metrics.hpp"
 
 using namespace reval;

@@ -6,7 +6,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "results/report.hpp"
 #include "results/store.hpp"
 #include "tests/test_util.hpp"

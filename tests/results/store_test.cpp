@@ -9,7 +9,7 @@
 
 #include <fmt/format.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "results/store.hpp"
 #include "tests/test_util.hpp"
 

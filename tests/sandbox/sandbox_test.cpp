@@ -12,7 +12,7 @@
 
 #include <gtest/gtest.h>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "sandbox/sandbox.hpp"
 #include "tests/test_util.hpp"
 

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <map>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
 #include "tasks/task.hpp"
 #include "tests/test_util.hpp"
 

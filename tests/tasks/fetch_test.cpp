@@ -14,9 +14,9 @@
 
 #include <httplib.h>
 
-#include "results/error.hpp"
-#include "results/jsonl.hpp"
-#include "results/sha256.hpp"
+#include "base/error.hpp"
+#include "base/jsonl.hpp"
+#include "base/sha256.hpp"
 #include "tasks/fetch.hpp"
 #include "tasks/formats.hpp"
 #include "tasks/task.hpp"

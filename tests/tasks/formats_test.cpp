@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "tasks/formats.hpp"
 #include "tasks/task.hpp"
 

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <map>
 
-#include "results/error.hpp"
+#include "base/error.hpp"
 #include "tasks/preset.hpp"
 #include "tasks/task.hpp"
 #include "tests/test_util.hpp"

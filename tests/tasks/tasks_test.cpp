@@ -6,8 +6,8 @@
 #include <map>
 #include <optional>
 
-#include "results/error.hpp"
-#include "results/sha256.hpp"
+#include "base/error.hpp"
+#include "base/sha256.hpp"
 #include "tasks/formats.hpp"
 #include "tasks/task.hpp"
 #include "tests/test_util.hpp"
