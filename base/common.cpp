@@ -1,4 +1,4 @@
-// Implementations of the small shared pieces declared in error.hpp, jsonl.hpp and verdict.hpp (the ground floor).
+// Implementations of the small shared pieces declared in error.hpp, jsonl.hpp, verdict.hpp and finish_reason.hpp.
 #include <array>
 #include <fstream>
 #include <sstream>
@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include "base/error.hpp"
+#include "base/finish_reason.hpp"
 #include "base/jsonl.hpp"
 #include "base/verdict.hpp"
 
@@ -41,6 +42,21 @@ std::optional<Verdict> verdict_from_string(std::string_view s) {
   for (size_t i = 0; i < kVerdictNames.size(); ++i)
     if (kVerdictNames[i] == s) return static_cast<Verdict>(i);
   return std::nullopt;
+}
+
+std::string to_string(FinishReason r) {
+  switch (r) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::error: return "error";
+  }
+  return "error";
+}
+
+FinishReason finish_reason_from_string(std::string_view s) {
+  if (s == "length") return FinishReason::length;
+  if (s == "error") return FinishReason::error;
+  return FinishReason::stop;
 }
 
 std::string read_file(const std::string& path) {

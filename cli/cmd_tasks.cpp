@@ -1,4 +1,4 @@
-// `reval tasks`, `reval show` and `reval data fetch` (see harness/cli.hpp). Each callback only parses options and
+// `reval tasks`, `reval show` and `reval data fetch` (see cli/cli.hpp). Each callback only parses options and
 // calls the tasks library: task_statuses, find_problem, fetch_task_data.
 #include <cstdio>
 #include <iostream>

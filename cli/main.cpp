@@ -1,5 +1,5 @@
 // reval: evaluation harness for reasoning models. Parses the command line and dispatches to the subcommands
-// registered by harness/cmd_*.cpp; every error that reaches here is printed once, as "reval: error: ...".
+// registered by cli/cmd_*.cpp; every error that reaches here is printed once, as "reval: error: ...".
 #include <cstdio>
 #include <exception>
 

@@ -1,6 +1,7 @@
 // The grader interface shared by evaluation, `reval grade` and the RL reward layer. A Grader is immutable after
-// construction and grade() is thread-safe. It never throws for bad model output: unparseable answers are
-// `no_answer` (or compared as strings), and its own failures are `infra_error`.
+// construction and grade() is thread-safe. Bad model output is never an error: unparseable answers are `no_answer`
+// (or compared as strings). A grader may throw for its own failures; callers grade through GraderSet
+// (graders/grading.hpp), the one place where such an exception becomes an `infra_error` verdict.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,14 +10,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/finish_reason.hpp"
 #include "base/verdict.hpp"
 
 namespace reval {
 
+// One sample to grade. Owns its strings, so it can be queued and graded on another thread.
 struct GradeRequest {
-  std::string_view response;                 // the full model output (or a bare answer)
+  std::string response;                      // the full model output (or a bare answer)
   std::vector<std::string> gold;             // acceptable answers; any match counts
   nlohmann::json fields = nlohmann::json::object();  // grader-specific: choices, tests, fn_name, time_limit, ...
+  FinishReason finish = FinishReason::stop;  // how generation ended (`length`: the output was cut off)
 };
 
 class Grader {

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/finish_reason.hpp"
+
 namespace reval {
 
 struct SamplingParams {
@@ -38,8 +40,6 @@ struct GenerationRequest {
   SamplingParams sampling;
 };
 
-enum class FinishReason { stop, length, error };
-std::string to_string(FinishReason r);
 
 struct Completion {
   int sample_index = 0;

@@ -23,18 +23,10 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "base/hash.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace reval::sandbox {
-
-std::uint64_t fnv1a64(std::string_view data, std::uint64_t seed) {
-  std::uint64_t h = seed;
-  for (unsigned char c : data) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 std::vector<Language> default_languages(const LanguageOptions& o) {
   return {

@@ -169,6 +169,5 @@ struct RunSourceOptions {
   std::string cache_dir;  // empty: default_cache_dir()
 };
 nlohmann::json run_source(const RunSourceOptions& options);
-std::uint64_t fnv1a64(std::string_view data, std::uint64_t seed = 1469598103934665603ull);
 
 }  // namespace reval::sandbox

@@ -1,5 +1,5 @@
 // Theory of operation: the task table below maps each task to its hub files. fetch_file() skips a destination that
-// already exists (and matches its checksum when one is known), otherwise hands the URL to model/hub.hpp's
+// already exists (and matches its checksum when one is known), otherwise hands the URL to base/http.hpp's
 // download_file(), the one resumable downloader: the file is streamed into DEST.part, a leftover or interrupted
 // .part continues with a Range request, size and sha256 are checked, and only then is it renamed to DEST.
 #include "tasks/fetch.hpp"
@@ -10,8 +10,10 @@
 
 #include <fmt/format.h>
 
-#include "model/hub.hpp"
 #include "base/error.hpp"
+#include "base/http.hpp"
+#include "base/sha256.hpp"
+#include "base/url.hpp"
 #include "tasks/task.hpp"
 
 namespace reval {
@@ -61,33 +63,11 @@ const std::vector<HubSource>& sources() {
   return s;
 }
 
-struct HubUrl {
-  std::string origin;  // scheme://host[:port]
-  std::string prefix;  // path prefix without a trailing slash
-};
-
-HubUrl split_hub(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) throw Error(fmt::format("hub URL '{}' has no scheme (http:// or https://)", url));
-  auto path_start = url.find('/', scheme_end + 3);
-  HubUrl h;
-  h.origin = std::string(url.substr(0, path_start));
-  if (path_start != std::string_view::npos) h.prefix = std::string(url.substr(path_start));
-  while (!h.prefix.empty() && h.prefix.back() == '/') h.prefix.pop_back();
-  return h;
-}
-
-std::string human_bytes(std::uint64_t n) {
-  if (n >= (1u << 20)) return fmt::format("{:.1f} MB", static_cast<double>(n) / (1 << 20));
-  if (n >= 1024) return fmt::format("{:.1f} kB", static_cast<double>(n) / 1024);
-  return fmt::format("{} B", n);
-}
-
 }  // namespace
 
 std::string hub_file_url(std::string_view hub_url, const FetchFile& f) {
-  HubUrl h = split_hub(hub_url);
-  return fmt::format("{}{}/datasets/{}/resolve/{}/{}", h.origin, h.prefix, f.repo, f.revision, f.path);
+  Url h = parse_url(hub_url, "hub URL");
+  return fmt::format("{}{}/datasets/{}/resolve/{}/{}", h.origin(), h.path, f.repo, f.revision, f.path);
 }
 
 std::vector<FetchFile> fetch_plan(std::string_view task) {

@@ -4,7 +4,6 @@
 //  * Pickle: the LiveCodeBench private tests are `pickle.dumps(json_string)`; a str pickle is a flat opcode stream
 //    (PROTO, optional FRAME headers, one *BINUNICODE*, MEMOIZE, STOP), so a tiny interpreter that knows exactly those
 //    opcodes suffices, and anything else is rejected with its name instead of guessed at.
-//  * SHA-256 follows FIPS 180-4; splitmix64 follows the published reference constants.
 #include "tasks/formats.hpp"
 
 #include <cstring>
@@ -267,31 +266,6 @@ std::string unpickle_str(std::string_view d) {
                                 "expected", op, pickle_opcode_name(op), at));
     }
   }
-}
-
-// ---- splitmix64 ----
-std::uint64_t SplitMix64::next() {
-  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t SplitMix64::below(std::uint64_t n) {
-  std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;  // values >= limit would bias the modulo
-  while (true) {
-    std::uint64_t v = next();
-    if (v < limit) return v % n;
-  }
-}
-
-std::uint64_t fnv1a64(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
 }
 
 std::vector<int> shuffled_indices(int n, SplitMix64& rng) {

@@ -160,7 +160,7 @@ class ChoiceGrader final : public Grader {
     try {
       std::string choices = default_choices_;
       std::vector<std::string> options;
-      std::string finish;
+      const std::string finish = to_string(req.finish);
       if (req.fields.is_object()) {
         if (auto it = req.fields.find("choices"); it != req.fields.end()) {
           if (it->is_string()) choices = it->get<std::string>();
@@ -169,7 +169,6 @@ class ChoiceGrader final : public Grader {
         if (auto it = req.fields.find("options"); it != req.fields.end() && it->is_array()) {
           for (const auto& o : *it) if (o.is_string()) options.push_back(o.get<std::string>());
         }
-        if (auto it = req.fields.find("finish_reason"); it != req.fields.end() && it->is_string()) finish = it->get<std::string>();
       }
       bool valid = !choices.empty() && choices.size() <= 26 &&
                    std::all_of(choices.begin(), choices.end(), [](char c) { return c >= 'A' && c <= 'Z'; });

@@ -22,11 +22,7 @@ class MathGrader final : public Grader {
     GradeResult r;
     auto t0 = std::chrono::steady_clock::now();
     try {
-      std::string finish;
-      if (req.fields.is_object()) {
-        auto it = req.fields.find("finish_reason");
-        if (it != req.fields.end() && it->is_string()) finish = it->get<std::string>();
-      }
+      const std::string finish = to_string(req.finish);
       if (req.gold.empty()) {
         r.verdict = Verdict::infra_error;
         r.details["error"] = "no gold answer";

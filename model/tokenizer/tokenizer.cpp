@@ -24,6 +24,7 @@
 
 #include "model/tokenizer/internal.hpp"
 #include "base/error.hpp"
+#include "base/utf8.hpp"
 #include "base/jsonl.hpp"
 
 namespace reval {
@@ -213,7 +214,7 @@ class HfTokenizer final : public Tokenizer {
   std::vector<TokenId> encode(std::string_view text, bool add_special_tokens) const override {
     std::string sanitized;
     if (!is_valid_utf8(text)) {
-      sanitized = tok::utf8_lossy(text);
+      sanitized = sanitize_utf8(text);
       text = sanitized;
     }
     std::vector<TokenId> ids;
@@ -264,7 +265,7 @@ class HfTokenizer final : public Tokenizer {
         if (skip_special_tokens && is_special(id)) continue;
         bytes += decode_bytes_[static_cast<std::size_t>(id)];
       }
-      return tok::utf8_lossy(bytes);
+      return sanitize_utf8(bytes);
     }
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
@@ -852,7 +853,7 @@ class HfTokenizer final : public Tokenizer {
           auto b = table.to_bytes(t);
           bytes += b ? *b : t;
         }
-        tokens.assign(1, tok::utf8_lossy(bytes));
+        tokens.assign(1, sanitize_utf8(bytes));
         break;
       }
       case DecStep::kReplace:

@@ -186,24 +186,6 @@ TEST(Eval, RefusesToResumeWithDifferentSampling) {
   }
 }
 
-TEST(Eval, GraderExceptionIsInfraErrorNotWrong) {
-  ProblemRecord p;
-  p.task = "math500";
-  p.gold = nlohmann::json::array({"1"});
-  SampleRecord s;
-  s.error = "timeout";
-  struct Throwing : Grader {
-    std::string_view name() const override { return "t"; }
-    std::string_view version() const override { return "0"; }
-    GradeResult grade(const GradeRequest&) const override { throw std::runtime_error("boom"); }
-  } g;
-  EXPECT_EQ(grade_sample(g, p, s).verdict, Verdict::infra_error);
-  s.error.clear();
-  GradeResult r = grade_sample(g, p, s);
-  EXPECT_EQ(r.verdict, Verdict::infra_error);
-  EXPECT_EQ(r.details["error"], "boom");
-}
-
 TEST(Eval, ResumeGradesSamplesStoredWithoutAGrade) {
   test::TempDir dir;
   auto store = open_sqlite_store(dir.file("r.db"));

@@ -24,13 +24,22 @@ TEST(AnswerCases, Table) {
     if (line.empty()) continue;
     auto c = nlohmann::json::parse(line);
     auto opts = c.value("options", nlohmann::json::object());
-    auto grader = c.value("grader", std::string("math")) == "choice" ? reval::make_choice_grader(opts)
-                                                                      : reval::make_math_grader(opts);
+    const std::string grader_name = c.value("grader", std::string("math"));
+    if (grader_name != "math" && grader_name != "choice") {  // a typo must not silently run another grader
+      ADD_FAILURE() << "line " << lineno << ": unknown grader '" << grader_name << "'";
+      ++bad;
+      continue;
+    }
+    auto grader = grader_name == "choice" ? reval::make_choice_grader(opts) : reval::make_math_grader(opts);
     std::string response = c.at("response").get<std::string>();
     reval::GradeRequest req;
     req.response = response;
     req.gold = c.at("gold").get<std::vector<std::string>>();
     req.fields = c.value("fields", nlohmann::json::object());
+    if (req.fields.contains("finish_reason")) {  // the table spells how generation ended as a field
+      req.finish = reval::finish_reason_from_string(req.fields["finish_reason"].get<std::string>());
+      req.fields.erase("finish_reason");
+    }
     auto r = grader->grade(req);
     ++n;
     std::string want = c.at("expected").get<std::string>();

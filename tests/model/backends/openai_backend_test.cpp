@@ -609,14 +609,14 @@ TEST(OpenAIBackend, BaseUrlParsing) {
   EXPECT_EQ(p.scheme, "http");
   EXPECT_EQ(p.host, "127.0.0.1");
   EXPECT_EQ(p.port, 8000);
-  EXPECT_EQ(p.path_prefix, "/v1");
+  EXPECT_EQ(p.path, "/v1");
   p = parse_base_url("HTTPS://api.example.com/openai/v1/");
   EXPECT_EQ(p.scheme, "https");
   EXPECT_EQ(p.port, 443);
-  EXPECT_EQ(p.path_prefix, "/openai/v1");
+  EXPECT_EQ(p.path, "/openai/v1");
   p = parse_base_url("http://localhost");
   EXPECT_EQ(p.port, 80);
-  EXPECT_EQ(p.path_prefix, "");
+  EXPECT_EQ(p.path, "");
   p = parse_base_url("http://[::1]:9000/v1");
   EXPECT_EQ(p.host, "::1");
   EXPECT_EQ(p.port, 9000);
