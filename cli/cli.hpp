@@ -7,7 +7,7 @@
 namespace reval::cli {
 
 void add_eval_commands(CLI::App& app, int& status);     // eval, regrade            (cmd_eval.cpp)
-void add_results_commands(CLI::App& app, int& status);  // runs, report, compare    (cmd_results.cpp)
+void add_results_commands(CLI::App& app, int& status);  // runs, report, compare, check (cmd_results.cpp)
 void add_grade_command(CLI::App& app, int& status);     // grade                    (cmd_grade.cpp)
 void add_task_commands(CLI::App& app, int& status);     // tasks, show, data fetch  (cmd_tasks.cpp)
 void add_sandbox_commands(CLI::App& app, int& status);  // sandbox run              (cmd_sandbox.cpp)

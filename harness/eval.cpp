@@ -167,6 +167,8 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   if (auto existing = store.find_run(run.name)) check_resumable(*existing, run);
   run = store.create_or_open_run(run);
   stats.run_id = run.id;
+  // One process per run: a second `reval eval` on the same run is refused instead of generating everything twice.
+  auto lease = store.lease_run(run.id, LeaseOptions{"eval"});
 
   // Problems (idempotent) and what is already there.
   std::vector<ProblemRecord> records;
@@ -231,12 +233,30 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   }
   Progress progress(fmt::format("[{}]", run.name), stats.expected, plan.progress);
   progress.add(stats.already_stored);
+  // A failed write (a full disk, a lost file system) stops the run: no new request starts, in-flight work ends,
+  // what can be flushed is, and the error names the database and the cause. Everything written stays; a resume
+  // generates and grades what is missing.
+  std::mutex failure_mu;
+  std::string store_failure;
+  std::atomic<bool> failed{false};
+  auto guarded_write = [&](const std::function<void()>& write) {
+    if (failed.load()) return false;
+    try {
+      write();
+      return true;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(failure_mu);
+      if (store_failure.empty()) store_failure = e.what();
+      failed = true;
+      return false;
+    }
+  };
   {
     JobPool grading(plan.grading_threads);
     std::atomic<size_t> next{0};
     auto worker = [&] {
       for (;;) {
-        if (stop && stop->load()) return;
+        if ((stop && stop->load()) || failed.load()) return;
         size_t idx = next++;
         if (idx >= jobs.size()) return;
         const Job& job = jobs[idx];
@@ -263,14 +283,15 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
           s.latency_s = c.latency_s;
           s.seed = c.seed;
           s.error = c.error;
-          store.add_sample(s);
+          if (!guarded_write([&] { store.add_sample(s); })) return;
           ++generated;
           if (!c.error.empty()) ++gen_errors;
           progress.add(1, c.completion_tokens);
           grading.submit([&, s, problem = job.problem, grader_name = job.task->info.grader] {
-            store.add_grade(grade_record(run.id, s.key,
-                                         graders.grade(grader_name, sample_to_grade(problem->gold, problem->grading, s))));
-            ++graded;
+            if (failed.load()) return;
+            GradeRecord g = grade_record(run.id, s.key,
+                                         graders.grade(grader_name, sample_to_grade(problem->gold, problem->grading, s)));
+            if (guarded_write([&] { store.add_grade(g); })) ++graded;
           });
         };
         std::vector<Completion> out;
@@ -295,8 +316,18 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
     for (auto& t : workers) t.join();
     grading.wait();
   }
-  store.flush();
+  try {  // flush what can be flushed, also after a failure (and collect the errors of rows still queued)
+    store.flush();
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(failure_mu);
+    if (store_failure.empty()) store_failure = e.what();
+    failed = true;
+  }
   progress.finish();
+  if (failed.load())
+    throw Error(fmt::format("{}; generation stopped. Everything written before the failure is kept: free space (or "
+                            "fix the file system) and run the same command again to resume",
+                            store_failure));
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
   stats.graded = graded.load();
@@ -324,6 +355,7 @@ std::int64_t regrade(const RegradeOptions& options) {
     std::vector<SampleRecord> samples;
     for (auto& s : store->samples(run.id))
       if (problems.count({s.key.task, s.key.problem_id})) samples.push_back(std::move(s));
+    auto lease = store->lease_run(run.id, LeaseOptions{"regrade"});
     Progress progress(fmt::format("[regrade {}]", run.name), static_cast<std::int64_t>(samples.size()),
                       options.progress);
     JobPool pool(options.threads);

@@ -54,7 +54,9 @@ EvalStats run_eval(const EvalOptions& options, const std::atomic<bool>* stop) {
   for (const auto& t : options.tasks) task_info(t);  // unknown task names fail before any backend starts
   auto backend = open_backend(options);
   EvalPlan plan = plan_eval(options, backend->info(), backend->max_concurrency());
-  auto store = open_sqlite_store(options.db);
+  StoreOptions so;
+  so.quick_check = true;  // a corrupt database is named before anything is generated into it
+  auto store = open_sqlite_store(options.db, so);
   return execute_eval(plan, *store, *backend, stop);
 }
 

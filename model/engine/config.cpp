@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval::engine {
 namespace {
@@ -166,7 +167,7 @@ ModelConfig parse_model_config(const json& j, const std::string& origin) {
 ModelConfig load_model_config(const std::string& path) {
   json j;
   try {
-    j = json::parse(read_file(path));
+    j = parse_json(read_file(path), path);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }
@@ -191,7 +192,7 @@ GenerationConfig load_generation_config(const std::string& path) {
   if (!std::filesystem::exists(path)) return {};
   json j;
   try {
-    j = json::parse(read_file(path));
+    j = parse_json(read_file(path), path);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }

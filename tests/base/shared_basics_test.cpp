@@ -12,7 +12,10 @@
 #include "base/finish_reason.hpp"
 #include "base/hash.hpp"
 #include "base/job_pool.hpp"
+#include "base/jsonl.hpp"
 #include "base/url.hpp"
+
+#include <zlib.h>
 
 using namespace reval;
 
@@ -111,4 +114,63 @@ TEST(FinishReason, Names) {
     EXPECT_EQ(finish_reason_from_string(to_string(r)), r);
   EXPECT_EQ(finish_reason_from_string("eos"), FinishReason::stop);
   EXPECT_EQ(finish_reason_from_string("content_filter"), FinishReason::stop);
+}
+
+TEST(Jsonl, HostileLinesAreLineErrorsNotCrashes) {
+  std::string deep(70000, '[');
+  deep += std::string(70000, ']');
+  std::string text = "{\"a\":1}\n" + deep + "\n{\"x\": 1e999999}\n[\"[[[[\", {\"b\": \"}}}\"}]\n";
+  std::vector<JsonlLine> lines;
+  for_each_jsonl(text, [&](JsonlLine& l) { lines.push_back(l); });
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_TRUE(lines[0].value.has_value());
+  EXPECT_FALSE(lines[1].value.has_value());
+  EXPECT_NE(lines[1].error.find("nested deeper than 512"), std::string::npos) << lines[1].error;
+  EXPECT_FALSE(lines[2].value.has_value());
+  EXPECT_NE(lines[2].error.find("invalid JSON"), std::string::npos) << lines[2].error;
+  EXPECT_NE(lines[2].error.find("1e999999"), std::string::npos) << lines[2].error;
+  ASSERT_TRUE(lines[3].value.has_value()) << lines[3].error;  // brackets inside strings do not count
+  // The bound itself: 512 levels parse, 513 do not.
+  std::string ok = std::string(512, '[') + std::string(512, ']');
+  EXPECT_TRUE(json_depth_error(ok).empty());
+  EXPECT_NO_THROW(parse_json(ok, "x"));
+  EXPECT_THROW(parse_json("[" + ok + "]", "x"), Error);
+  EXPECT_THROW(parse_json("{\"a\": 1e999999}", "x"), Error);
+}
+
+namespace {
+std::string gzip_of(const std::string& s) {
+  z_stream z{};
+  deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, s.size()) + 64, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));
+  z.avail_in = static_cast<uInt>(s.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+}  // namespace
+
+TEST(Gzip, WholeStreamsOnlyWithTheirTrailers) {
+  std::string text;
+  for (int i = 0; i < 2000; ++i) text += "{\"task_id\": \"HumanEval/" + std::to_string(i) + "\"}\n";
+  std::string gz = gzip_of(text);
+  EXPECT_EQ(gunzip(gz, "ok.gz"), text);
+  EXPECT_EQ(gunzip(gz + gzip_of("tail\n"), "two.gz"), text + "tail\n");  // concatenated members
+  // Cut anywhere (also exactly before the 8-byte trailer): an error naming the file, never a shorter text.
+  for (std::size_t cut : {gz.size() - 8, gz.size() - 1, gz.size() / 2, std::size_t{20}}) {
+    try {
+      gunzip(std::string_view(gz).substr(0, cut), "cut.gz");
+      ADD_FAILURE() << "accepted a stream cut at " << cut;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("cut.gz: gzip: truncated"), std::string::npos) << e.what();
+    }
+  }
+  std::string flipped = gz;
+  flipped[flipped.size() - 6] ^= 0x55;  // damage the CRC-32
+  EXPECT_THROW(gunzip(flipped, "crc.gz"), Error);
+  EXPECT_THROW(gunzip(gz, "big.gz", 1000), Error);  // more than the cap
 }

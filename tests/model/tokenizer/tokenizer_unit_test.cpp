@@ -186,6 +186,23 @@ TEST(Tokenizer, MinimalAndMalformedFiles) {
   j = minimal_bpe();
   j["decoder"] = {{"type", "Nope"}};
   expect_error(j, "decoder.type");
+  // Every id read from the file is range-checked: 2^33 must not wrap to some other id.
+  j = minimal_bpe();
+  j["added_tokens"] = json::array({{{"id", 8589934592LL}, {"content", "<x>"}, {"special", true}}});
+  expect_error(j, "added_tokens[0].id");
+  j = minimal_bpe();
+  j["added_tokens"] = json::array({{{"id", -1}, {"content", "<x>"}}});
+  expect_error(j, "out of range");
+  j = minimal_bpe();
+  j["model"]["vocab"]["zz"] = 4294967296ULL;
+  expect_error(j, "model.vocab['zz']");
+  std::ofstream(dir.file("tokenizer.json")) << std::string(100000, '[') << std::string(100000, ']');
+  try {
+    Tokenizer::from_file(dir.path());
+    ADD_FAILURE() << "a 100,000-deep file was accepted";
+  } catch (const reval::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper"), std::string::npos) << e.what();
+  }
   std::ofstream(dir.file("tokenizer.json")) << "{ not json";
   EXPECT_THROW(Tokenizer::from_file(dir.path()), reval::Error);
   EXPECT_THROW(Tokenizer::from_file(dir.file("missing.json")), reval::Error);
