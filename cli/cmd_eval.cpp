@@ -46,6 +46,8 @@ void add_eval_commands(CLI::App& app, int& status) {
   eval->add_option("--concurrency", opts->concurrency, "Requests in flight (default: the backend's)");
   eval->add_option("--data-dir", opts->data_dir, "Benchmark data folder (default $REVAL_DATA or the user cache)");
   eval->add_option("--prompt-template", opts->prompt_template, "File overriding the tasks' prompt");
+  eval->add_flag("--accept-data-release", opts->accept_data_release,
+                 "Evaluate data files whose problem count differs from the official release");
   eval->add_option("--chat-template", opts->backend_options.chat_template, "File overriding the model's chat template");
   eval->add_option("--responses", opts->backend_options.replay_file, "replay: JSONL of completions");
   eval->add_option("--base-url", opts->backend_options.base_url, "openai: server URL")->capture_default_str();

@@ -118,6 +118,7 @@ EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int b
   LoadOptions load;
   load.data_dir = resolve_data_dir(options.data_dir);
   load.seed = plan.sampling.seed;
+  load.accept_data_release = options.accept_data_release;
   if (!options.prompt_template.empty()) load.prompt_template = options.prompt_template;
   nlohmann::json task_config = nlohmann::json::array();
   for (const auto& [name, preset_k] : wanted) {

@@ -45,6 +45,7 @@ struct EvalOptions {
   int grading_threads = 0;           // 0 = hardware concurrency
   std::string data_dir;              // see resolve_data_dir()
   std::string prompt_template;       // file overriding the tasks' prompt
+  bool accept_data_release = false;  // evaluate a data file whose problem count differs from the official release
   bool progress = true;              // progress line on stderr
   // The backend's own settings (model/backends.hpp): replay file, server URL, endpoint, retries, native threads,
   // chat template, ... `model` above fills backend_options.model (a hub id is resolved to its download first).

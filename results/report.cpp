@@ -184,12 +184,24 @@ std::string cons_cell(const TaskSummary& r) {
   return fmt::format("{} (@{}, {} tie{})", pct(c.value.mean), c.k, c.ties, c.ties == 1 ? "" : "s");
 }
 
+// A result computed without every sample: some are still ungraded or failed for infra reasons (left out of the
+// denominators). Marked with "*" in the tables and "partial": true in JSON/CSV, so a partial number is never read
+// as a final one.
+bool partial(const TaskMetrics& m) { return m.ungraded > 0 || m.infra_errors > 0; }
+constexpr const char* kPartialNote =
+    "* partial: some samples are ungraded or infra errors and are left out; pass@1 is over the scored samples only "
+    "(resume or `reval regrade` to complete it).";
+
+bool any_partial(const Leaderboard& b) {
+  return std::any_of(b.rows.begin(), b.rows.end(), [](const TaskSummary& r) { return partial(r.metrics); });
+}
+
 TextTable leaderboard_table(const Leaderboard& b) {
   TextTable t;
   auto ks = all_ks(b.rows);
-  t.header = {"run", "task", "problems", "samples", "infra errors",
+  t.header = {"run", "task", "problems", "samples", "infra errors", "ungraded",
               "pass@1 ± SE", fmt::format("{:.0f}% CI", 100 * b.confidence), "cons@k"};
-  t.right = {false, false, true, true, true, true, true, true};
+  t.right = {false, false, true, true, true, true, true, true, true};
   for (int k : ks) {
     if (k == 1) continue;
     t.header.push_back(fmt::format("pass@{}", k));
@@ -202,7 +214,8 @@ TextTable leaderboard_table(const Leaderboard& b) {
                                     std::to_string(m.problems),
                                     std::to_string(m.samples),
                                     std::to_string(m.infra_errors),
-                                    pct_se(m.pass1),
+                                    std::to_string(m.ungraded),
+                                    pct_se(m.pass1) + (partial(m) ? " *" : ""),
                                     pct_ci(m.pass1),
                                     cons_cell(r)};
     for (int k : ks) {
@@ -231,7 +244,7 @@ std::string render_md(const Leaderboard& b) {
       for (const auto& t : b.tasks) {
         auto it = std::find_if(b.rows.begin(), b.rows.end(),
                                [&](const TaskSummary& r) { return r.run_id == run.id && r.task == t; });
-        row.push_back(it == b.rows.end() ? "-" : pct(it->metrics.pass1.mean));
+        row.push_back(it == b.rows.end() ? "-" : pct(it->metrics.pass1.mean) + (partial(it->metrics) ? " *" : ""));
       }
       o.rows.push_back(std::move(row));
     }
@@ -241,6 +254,7 @@ std::string render_md(const Leaderboard& b) {
   out += "\nValues in %. pass@1 is the mean over each problem's samples, then over problems; the interval is a "
          "percentile bootstrap over problems. cons@k is the majority vote over the first k samples (ties: earliest "
          "answer; the number of tied votes is shown). Infra errors are excluded from every denominator.\n";
+  if (any_partial(b)) out += std::string("\n") + kPartialNote + "\n";
   return out;
 }
 
@@ -250,7 +264,7 @@ std::string render_csv(const Leaderboard& b) {
                                      "infra_errors", "ungraded", "n", "pass@1", "pass@1_se", "pass@1_ci_lo",
                                      "pass@1_ci_hi", "cons_k", "cons", "cons_ci_lo", "cons_ci_hi", "cons_ties"};
   for (int k : ks) header.push_back(fmt::format("pass@{}", k) + (k == 1 ? "_unbiased" : ""));
-  header.insert(header.end(), {"truncated", "mean_completion_tokens", "mean_latency_s"});
+  header.insert(header.end(), {"truncated", "mean_completion_tokens", "mean_latency_s", "partial"});
   std::string out;
   for (size_t i = 0; i < header.size(); ++i) out.append(i ? "," : "").append(csv_cell(header[i]));
   out += "\n";
@@ -282,7 +296,8 @@ std::string render_csv(const Leaderboard& b) {
       const auto* p = find_k(r, k);
       c.push_back(p ? csv_num(p->value) : "");
     }
-    c.insert(c.end(), {std::to_string(r.truncated), csv_num(r.mean_completion_tokens), csv_num(r.mean_latency_s)});
+    c.insert(c.end(), {std::to_string(r.truncated), csv_num(r.mean_completion_tokens), csv_num(r.mean_latency_s),
+                       partial(m) ? "true" : "false"});
     for (size_t i = 0; i < c.size(); ++i) out.append(i ? "," : "").append(csv_cell(c[i]));
     out += "\n";
   }
@@ -328,6 +343,7 @@ std::string render_json(const Leaderboard& b) {
                           {"scored", m.scored},
                           {"infra_errors", m.infra_errors},
                           {"ungraded", m.ungraded},
+                          {"partial", partial(m)},
                           {"n", m.max_samples},
                           {"n_min", m.min_samples},
                           {"pass@1", num(m.problems ? m.pass1.mean : NAN)},
@@ -445,6 +461,7 @@ std::string render_html(const Leaderboard& b) {
     out += pass_at_k_svg(b, task);
     out += "</figure>\n";
   }
+  if (any_partial(b)) out += std::string("<p>") + html_escape(kPartialNote) + "</p>\n";
   out += fmt::format(
       "<p>pass@1: mean over each problem's samples, then over problems; interval: {:.0f}% percentile bootstrap over "
       "problems. Infra errors are excluded from every denominator. Generated by reval {}.</p>\n</body>\n</html>\n",
@@ -522,12 +539,16 @@ std::string format_run_summary(const std::vector<TaskSummary>& summaries) {
       if (p.k == 1) continue;
       pk.append(pk.empty() ? "" : " ").append(fmt::format("@{}={}", p.k, pct(p.value)));
     }
-    t.rows.push_back({s.task, std::to_string(m.problems), std::to_string(m.samples), pct_se(m.pass1),
+    t.rows.push_back({s.task, std::to_string(m.problems), std::to_string(m.samples),
+                      pct_se(m.pass1) + (partial(m) ? " *" : ""),
                       pct_ci(m.pass1), cons_cell(s), pk.empty() ? "-" : pk, std::to_string(m.infra_errors),
                       std::to_string(m.ungraded), std::to_string(s.truncated),
                       finite(s.mean_completion_tokens) ? fmt::format("{:.0f}", s.mean_completion_tokens) : "-"});
   }
-  return t.plain();
+  std::string out = t.plain();
+  if (std::any_of(summaries.begin(), summaries.end(), [](const TaskSummary& s) { return partial(s.metrics); }))
+    out += std::string(kPartialNote) + "\n";
+  return out;
 }
 
 std::string format_run_summary(SampleStore& store, std::int64_t run_id, const MetricsOptions& options) {

@@ -28,6 +28,11 @@ std::string zlib_inflate(std::string_view data);
 // BINUNICODE8, MEMOIZE, STOP. Any other opcode throws reval::Error naming it and its offset.
 std::string unpickle_str(std::string_view data);
 
+// Reads one member of a (possibly encrypted) zip archive. The directory's size claim is never trusted for an
+// allocation: members above 256 MB are refused, and the data must end exactly at the claimed size. Throws
+// reval::Error naming the archive and member.
+std::string read_zip_member(const std::string& zip_path, const char* member, const std::string& password);
+
 using reval::SplitMix64;  // base/hash.hpp
 using reval::fnv1a64;
 // A permutation of 0..n-1 by Fisher-Yates driven by `rng`.

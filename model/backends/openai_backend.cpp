@@ -369,7 +369,13 @@ class OpenAIBackend final : public Backend {
       c.text = choice_text(ch);
       std::string fr = ch.contains("finish_reason") && ch["finish_reason"].is_string()
                            ? ch["finish_reason"].get<std::string>() : std::string();
-      if (fr == "length" || fr == "max_tokens") {
+      if (no_text(ch)) {
+        // `"content": null` and no reasoning: the server produced nothing we could grade (a refusal by a content
+        // filter, a tool call, a server bug). That is not the model's empty answer: infra_error, with the reason.
+        c.finish = FinishReason::error;
+        c.error = "openai: the choice has no text (content is null" +
+                  std::string(fr.empty() ? ", no finish_reason)" : ", finish_reason \"" + fr + "\")");
+      } else if (fr == "length" || fr == "max_tokens") {
         c.finish = FinishReason::length;
       } else if (fr == "abort" || fr == "error") {
         c.finish = FinishReason::error;
@@ -394,6 +400,17 @@ class OpenAIBackend final : public Backend {
     if (!obj.is_object()) return {};
     auto it = obj.find(key);
     return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+  }
+
+  // True when the choice carries no text field at all (null or missing content and no reasoning). An empty
+  // string is a real (empty) answer.
+  bool no_text(const json& ch) const {
+    auto is_text = [](const json& obj, const char* key) {
+      return obj.is_object() && obj.contains(key) && obj[key].is_string();
+    };
+    if (opts_.endpoint == "completions" || !ch.contains("message")) return !is_text(ch, "text");
+    const json& msg = ch["message"];
+    return !is_text(msg, "content") && !is_text(msg, "reasoning_content") && !is_text(msg, "reasoning");
   }
 
   std::string choice_text(const json& ch) const {
