@@ -161,7 +161,7 @@ DownloadResult download_file(const std::string& url, const std::string& dest, co
     if (ec) throw Error(fmt::format("cannot create {}: {}", parent.string(), ec.message()));
   }
   SplitUrl target = split_url(url);
-  std::string token = o.token.empty() ? env_or("HF_TOKEN", "") : o.token;
+  std::string token = o.anonymous ? std::string() : o.token.empty() ? env_or("HF_TOKEN", "") : o.token;
 
   int attempts = std::max(1, o.max_attempts);
   for (int attempt = 1;; ++attempt) {

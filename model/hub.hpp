@@ -32,6 +32,7 @@ using HubLog = std::function<void(const std::string&)>;
 struct DownloadOptions {
   std::string label;              // name used in progress lines and errors (default: the destination path)
   std::string token;              // bearer token; empty: $HF_TOKEN
+  bool anonymous = false;         // send no token at all (downloads from sites other than the hub)
   std::string sha256;             // expected lowercase hex digest; empty: not checked
   bool compute_sha256 = false;    // report the digest even when none is expected
   bool missing_ok = false;        // a 404 returns {missing = true} instead of throwing

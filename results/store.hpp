@@ -27,7 +27,7 @@ struct StoreOptions {
 
 // The schema version this build writes (PRAGMA user_version). Older files are migrated on open; newer ones are
 // refused.
-inline constexpr int kSqliteSchemaVersion = 2;
+inline constexpr int kSqliteSchemaVersion = 3;
 
 // A sample without its completion text, joined with its newest grade (if graded): what metrics and reports read.
 struct SampleSummary {
@@ -72,6 +72,11 @@ class SampleStore {
   virtual std::vector<SampleSummary> sample_summaries(std::int64_t run_id, const std::string& task = "");
   // Number of stored samples per task of the run (errored ones included).
   virtual std::map<std::string, std::int64_t> sample_counts(std::int64_t run_id);
+
+  // Ratings (results/codeforces_rating.hpp). put_rating replaces the row with the same (run, task, method, params);
+  // ratings() lists a run's rows ordered by task, method, params.
+  virtual void put_rating(const RatingRecord& rating) = 0;
+  virtual std::vector<RatingRecord> ratings(std::int64_t run_id, const std::string& task = "") = 0;
 };
 
 // Opens (creating if needed) a SQLite store. Throws reval::Error naming the path if it can't be opened or its
