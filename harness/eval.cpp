@@ -19,6 +19,7 @@
 #include "harness/runtime.hpp"
 #include "base/error.hpp"
 #include "base/jsonl.hpp"
+#include "results/codeforces_rating.hpp"
 #include "results/report.hpp"
 #include "tasks/preset.hpp"
 #include "reval/version.hpp"
@@ -363,6 +364,7 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   }
   store.flush();
   progress.finish();
+  refresh_ratings(store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
   stats.graded = graded.load();
@@ -404,6 +406,7 @@ std::int64_t regrade(const RegradeOptions& options) {
     }
     pool.wait();
     progress.finish();
+    refresh_ratings(*store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
     total += static_cast<std::int64_t>(samples.size());
   }
   store->flush();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -357,7 +358,7 @@ RatingRecord compute_rating(SampleStore& store, const RunInfo& run, const std::s
   throw Error(fmt::format("field 'method': unknown rating method '{}' (known: standings, problems)", method));
 }
 
-std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id) noexcept {
+std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id, bool print_notes) noexcept {
   std::vector<std::string> notes;
   try {
     auto run = store.run_by_id(run_id);
@@ -386,6 +387,8 @@ std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id
   } catch (...) {
     notes.push_back("ratings not updated: unknown error");
   }
+  if (print_notes)
+    for (const auto& n : notes) std::fprintf(stderr, "reval: %s\n", n.c_str());
   return notes;
 }
 

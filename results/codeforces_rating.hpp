@@ -55,8 +55,9 @@ RatingRecord compute_rating(SampleStore& store, const RunInfo& run, const std::s
 
 // The harness hook: after grading, recompute the run's stored ratings (each with its own parameters) and the
 // default ones (problems method; standings too when any of its contests is cached). Does nothing for runs without
-// problems of the codeforces task. Never throws: problems become the returned notes.
-std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id) noexcept;
+// problems of the codeforces task. Never throws: problems become the returned notes (also printed to stderr as
+// "reval: ..." lines when print_notes).
+std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id, bool print_notes = true) noexcept;
 
 // "1650 ± 45", "≥ 2410" (censored), "-" (no rating).
 std::string format_rating_value(const RatingRecord& r);

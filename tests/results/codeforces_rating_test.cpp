@@ -393,7 +393,7 @@ TEST(RunRating, RefreshRecomputesStoredAndDefaultRatings) {
   two.attempts = 2;
   two.distribution = histogram();
   f.store->put_rating(compute_rating(*f.store, run, "problems", two));
-  EXPECT_TRUE(refresh_ratings(*f.store, run.id).empty());
+  EXPECT_TRUE(refresh_ratings(*f.store, run.id, false).empty());
   auto rows = f.store->ratings(run.id);
   ASSERT_EQ(rows.size(), 3u);  // problems (attempts 2, kept), problems (defaults), standings (defaults: cached)
   std::map<std::string, RatingRecord> by;
@@ -413,7 +413,7 @@ TEST(RunRating, RefreshRecomputesStoredAndDefaultRatings) {
     f.store->add_grade(g);
   }
   f.store->flush();
-  EXPECT_TRUE(refresh_ratings(*f.store, run.id).empty());
+  EXPECT_TRUE(refresh_ratings(*f.store, run.id, false).empty());
   rows = f.store->ratings(run.id);
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& r : rows) {
@@ -426,9 +426,9 @@ TEST(RunRating, RefreshRecomputesStoredAndDefaultRatings) {
   other.name = "math";
   other.model = "m";
   auto o = f.store->create_or_open_run(other);
-  EXPECT_TRUE(refresh_ratings(*f.store, o.id).empty());
+  EXPECT_TRUE(refresh_ratings(*f.store, o.id, false).empty());
   EXPECT_TRUE(f.store->ratings(o.id).empty());
-  EXPECT_TRUE(refresh_ratings(*f.store, 9999).empty());
+  EXPECT_TRUE(refresh_ratings(*f.store, 9999, false).empty());
 }
 
 TEST(RunRating, ReportsAndComparisonsShowRatings) {
