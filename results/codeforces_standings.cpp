@@ -53,9 +53,13 @@ struct At {
   }
 };
 
+// Parses the whole reply (syntax errors anywhere are reported), but keeps no per-problem results of the standings
+// rows: they are most of a big contest's bytes and the rating never reads them.
 Json parse(const std::string& text, const std::string& file) {
   try {
-    return Json::parse(text);
+    return Json::parse(text, [](int depth, Json::parse_event_t event, Json& parsed) {
+      return !(event == Json::parse_event_t::key && depth == 4 && parsed == "problemResults");
+    });
   } catch (const Json::exception& e) {
     fail_at(file, 0, "", std::string("invalid JSON: ") + e.what());
   }
