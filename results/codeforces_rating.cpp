@@ -168,6 +168,20 @@ RatingRecord rate_by_standings(SampleStore& store, const RunInfo& run, const Rat
       }
     }
   }
+  int clamped = 0, short_of_attempts = 0;
+  for (const auto& c : used) {
+    clamped += c["clamped"].get<int>() != 0 ? 1 : 0;
+    for (const auto& p : c["problems"])
+      if (!p["missing"].get<bool>() && p["first_pass"].get<int>() < 0 && p["attempts"].get<int>() < o.attempts)
+        ++short_of_attempts;
+  }
+  if (clamped > 0)
+    notes.push_back(fmt::format("{} contest rating{} lie{} at the search bound (placed ahead of or behind the whole "
+                                "field); the mean includes them at the bound",
+                                clamped, clamped == 1 ? "" : "s", clamped == 1 ? "s" : ""));
+  if (short_of_attempts > 0)
+    notes.push_back(fmt::format("{} unsolved problem{} had fewer than {} graded samples", short_of_attempts,
+                                short_of_attempts == 1 ? "" : "s", o.attempts));
   r.used = static_cast<int>(values.size());
   r.skipped = static_cast<int>(skipped.size());
   double sd = kNaN;
@@ -414,8 +428,13 @@ std::string format_rating_breakdown(const RunInfo& run, const RatingRecord& r) {
   std::string out = fmt::format("run {} ({}, model {}), task {}\n", run.id, run.name, run.model, r.task);
   const Json& d = r.details;
   if (r.method == "standings") {
-    out += fmt::format("method: contest standings (CodeElo's method), first {} attempts per problem, contests {}\n\n",
-                       attempts, r.params.contains("contests") ? r.params["contests"].dump() : "all");
+    std::string contests = "all of the run's";
+    if (r.params.contains("contests") && r.params["contests"].is_array()) {
+      contests.clear();
+      for (const auto& c : r.params["contests"]) contests.append(contests.empty() ? "" : ",").append(c.dump());
+    }
+    out += fmt::format("method: contest standings (CodeElo's method), first {} attempt{} per problem, contests {}\n\n",
+                       attempts, attempts == 1 ? "" : "s", contests);
     std::vector<std::vector<std::string>> rows = {
         {"contest", "name", "scoring", "field", "solved", "score", "penalty", "place", "rating"}};
     for (const auto& c : d.value("contests", Json::array())) {
@@ -431,7 +450,8 @@ std::string format_rating_breakdown(const RunInfo& run, const RatingRecord& r) {
     if (rows.size() > 1) out += text_table(rows, {false, false, false, true, true, true, true, true, true});
     else out += "no contest rated\n";
   } else {
-    out += fmt::format("method: maximum likelihood from problem ratings, first {} attempts per problem\n\n", attempts);
+    out += fmt::format("method: maximum likelihood from problem ratings, first {} attempt{} per problem\n\n", attempts,
+                       attempts == 1 ? "" : "s");
     std::vector<std::vector<std::string>> rows = {{"problem", "rating", "attempts", "solved at"}};
     for (const auto& p : d.value("problems", Json::array())) {
       int first = p.value("first_pass", -1);

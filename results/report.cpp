@@ -228,6 +228,11 @@ std::string rating_ci(const RatingRecord& r) {
   return fmt::format("[{}, {}]", end(r.ci_lo, "-inf"), end(r.ci_hi, "+inf"));
 }
 
+std::string censoring(const RatingRecord& r) {
+  return r.details.contains("mle") && r.details["mle"].is_object() ? r.details["mle"].value("censored", "none")
+                                                                    : std::string("none");
+}
+
 std::string method_label(const std::string& m) {
   return m == "standings" ? "standings (CodeElo)" : m == "problems" ? "problem ratings (MLE)" : m;
 }
@@ -442,9 +447,7 @@ std::string render_json(const Leaderboard& b) {
                             {"se", num(r.se)},
                             {"ci_lo", finite(r.ci_lo) ? nlohmann::json(r.ci_lo) : nlohmann::json(nullptr)},
                             {"ci_hi", finite(r.ci_hi) ? nlohmann::json(r.ci_hi) : nlohmann::json(nullptr)},
-                            {"censored", r.details.contains("mle") && r.details["mle"].is_object()
-                                             ? r.details["mle"].value("censored", "none")
-                                             : "none"},
+                            {"censored", censoring(r)},
                             {"percentile", num(r.percentile)},
                             {"population", r.population},
                             {"used", r.used},
@@ -655,7 +658,7 @@ std::string format_run_summary(SampleStore& store, std::int64_t run_id, const Me
   if (summaries.empty()) return out + "no samples\n";
   out += format_run_summary(summaries);
   for (const auto& r : report_ratings(store.ratings(run_id)))
-    out += fmt::format("{} rating, {} (first {} attempts): {}; percentile {}; {}\n", r.task, method_label(r.method),
+    out += fmt::format("{} rating by {}, attempts <= {}: {}; percentile {}; {}\n", r.task, method_label(r.method),
                        r.params.value("attempts", 0), format_rating_value(r), format_percentile(r), used_cell(r));
   return out;
 }
@@ -862,8 +865,15 @@ std::string format_comparison(const RunComparison& cmp) {
                         finite(rc.p_value) ? fmt::format("{:.4f}", rc.p_value) : "-", basis});
     }
     out += "\nCodeforces ratings\n" + r.plain();
-    for (const auto& rc : cmp.ratings)
-      out += fmt::format("percentile ({}): A {}; B {}\n", rc.method, format_percentile(rc.a), format_percentile(rc.b));
+    for (const auto& rc : cmp.ratings) {
+      if (finite(rc.a.percentile) && finite(rc.b.percentile) && rc.a.population == rc.b.population &&
+          censoring(rc.a) == "none" && censoring(rc.b) == "none")
+        out += fmt::format("percentile ({}): A {:.1f} %, B {:.1f} % of {}\n", rc.method, rc.a.percentile,
+                           rc.b.percentile, rc.a.population);
+      else
+        out += fmt::format("percentile ({}): A {}; B {}\n", rc.method, format_percentile(rc.a),
+                           format_percentile(rc.b));
+    }
     out += "Standings ratings: paired over the contests both runs were rated on (their SE, paired bootstrap CI and "
            "sign-flip p-value). Problem-rating MLEs: independent estimates, SE = sqrt(SE_A² + SE_B²), normal "
            "interval.\n";

@@ -484,7 +484,7 @@ TEST(RunRating, ReportsAndComparisonsShowRatings) {
   EXPECT_NE(text.find(pop), std::string::npos);
   // The run summary printed by `reval eval` carries the ratings too.
   std::string summary = format_run_summary(*f.store, a.id);
-  EXPECT_NE(summary.find("codeforces rating, standings (CodeElo)"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("codeforces rating by standings (CodeElo), attempts <= 8: "), std::string::npos) << summary;
 }
 
 TEST(RunRating, BreakdownText) {
