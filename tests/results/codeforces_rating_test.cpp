@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -506,4 +507,32 @@ TEST(RunRating, BreakdownText) {
   EXPECT_NE(text.find("9001B"), std::string::npos);
   EXPECT_NE(text.find("#3"), std::string::npos) << "9001B solved at the third attempt";
   EXPECT_NE(text.find("profile-likelihood CI"), std::string::npos);
+}
+
+// Random damage to the replies (truncation, byte changes, swapped types) is either read or refused with
+// reval::Error naming the file; nothing else escapes and nothing crashes.
+TEST(CodeforcesStandings, DamagedRepliesFailCleanly) {
+  CfContest c = test::big_contest(7005, "ICPC", 12, 2);
+  const std::string s = test::standings_json(c).dump(), r = test::rating_changes_json(c).dump();
+  std::mt19937_64 rng(3);
+  const char junk[] = {'"', '{', '}', '[', ']', ',', ':', '0', '-', 'x', 'e', '.', ' ', 't', 'n'};
+  int refused = 0, read = 0;
+  for (int i = 0; i < 400; ++i) {
+    std::string bs = s, br = r;
+    std::string& target = (i % 3 == 0) ? br : bs;
+    if (i % 4 == 0) target.resize(rng() % target.size());
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k)
+      if (!target.empty()) target[rng() % target.size()] = junk[rng() % sizeof junk];
+    try {
+      ContestStandings got = parse_codeforces_contest(bs, "s.json", br, "r.json");
+      EXPECT_LE(got.field.size(), 12u);
+      ++read;
+    } catch (const Error& e) {
+      std::string m = e.what();
+      EXPECT_TRUE(m.rfind("s.json", 0) == 0 || m.rfind("r.json", 0) == 0) << m;
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 100);
+  EXPECT_GT(read, 0);  // a change inside a string or an ignored field leaves the reply readable
 }
