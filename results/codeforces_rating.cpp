@@ -46,7 +46,7 @@ std::optional<double> difficulty_of(const Json& md) {
 
 // The run's problems of the task and each one's attempts (first `attempts` scored samples, by sample index).
 struct RunOutcomes {
-  std::vector<ProblemRecord> problems;                 // ordered by problem id
+  std::map<std::string, Json> problems;                // problem id -> metadata
   std::map<std::string, ProblemAttempts> attempts;     // problems with at least one scored sample
   std::map<std::string, int> unscored;                 // problems with samples but none scored: how many samples
 };
@@ -54,7 +54,7 @@ struct RunOutcomes {
 RunOutcomes load_outcomes(SampleStore& store, const RunInfo& run, const RatingOptions& o) {
   if (o.attempts < 1) throw Error(fmt::format("field 'attempts': {} is not >= 1", o.attempts));
   RunOutcomes out;
-  out.problems = store.problems(run.id, o.task);
+  out.problems = store.problem_metadata(run.id, o.task);
   if (out.problems.empty())
     throw Error(fmt::format("run '{}' has no problems of task '{}' to rate", run.name, o.task));
   std::map<std::string, int> samples;
@@ -108,8 +108,8 @@ void add_percentile(RatingRecord& r, const std::string& path, const RatingOption
 
 std::vector<std::int64_t> run_contests(const RunOutcomes& ro) {
   std::set<std::int64_t> ids;
-  for (const auto& p : ro.problems)
-    if (auto c = contest_of(p.metadata)) ids.insert(*c);
+  for (const auto& [id, md] : ro.problems)
+    if (auto c = contest_of(md)) ids.insert(*c);
   return {ids.begin(), ids.end()};
 }
 
@@ -223,22 +223,22 @@ RatingRecord rate_by_problems(SampleStore& store, const RunInfo& run, const Rati
   Json used = Json::array(), skipped = Json::array(), notes = Json::array();
   std::vector<RatedProblem> rated;
   int short_of_attempts = 0;
-  for (const auto& p : ro.problems) {
-    auto d = difficulty_of(p.metadata);
-    auto a = ro.attempts.find(p.problem_id);
+  for (const auto& [id, md] : ro.problems) {
+    auto d = difficulty_of(md);
+    auto a = ro.attempts.find(id);
     if (!d) {
-      skipped.push_back({{"id", p.problem_id}, {"reason", "no difficulty rating in the problem package"}});
+      skipped.push_back({{"id", id}, {"reason", "no difficulty rating in the problem package"}});
     } else if (a == ro.attempts.end()) {
-      auto u = ro.unscored.find(p.problem_id);
-      skipped.push_back({{"id", p.problem_id},
+      auto u = ro.unscored.find(id);
+      skipped.push_back({{"id", id},
                          {"reason", u == ro.unscored.end()
                                         ? std::string("no samples")
                                         : fmt::format("none of its {} samples is graded (infra errors or ungraded)",
                                                       u->second)}});
     } else {
-      rated.push_back(RatedProblem{p.problem_id, *d, a->second.solved()});
+      rated.push_back(RatedProblem{id, *d, a->second.solved()});
       if (!a->second.solved() && a->second.attempts < o.attempts) ++short_of_attempts;
-      used.push_back({{"id", p.problem_id}, {"rating", *d}, {"attempts", a->second.attempts},
+      used.push_back({{"id", id}, {"rating", *d}, {"attempts", a->second.attempts},
                       {"first_pass", a->second.first_pass}, {"solved", a->second.solved()}});
     }
   }
@@ -356,8 +356,8 @@ std::string default_rating_method(SampleStore& store, const RunInfo& run, const 
   std::vector<std::int64_t> contests = o.contests;
   if (contests.empty()) {
     std::set<std::int64_t> ids;
-    for (const auto& p : store.problems(run.id, o.task))
-      if (auto c = contest_of(p.metadata)) ids.insert(*c);
+    for (const auto& [id, md] : store.problem_metadata(run.id, o.task))
+      if (auto c = contest_of(md)) ids.insert(*c);
     contests.assign(ids.begin(), ids.end());
   }
   for (auto id : contests)
@@ -378,13 +378,13 @@ std::vector<std::string> refresh_ratings(SampleStore& store, std::int64_t run_id
     auto run = store.run_by_id(run_id);
     if (!run) return notes;
     RatingOptions base;
-    auto problems = store.problems(run_id, base.task);
+    auto problems = store.problem_metadata(run_id, base.task);
     if (problems.empty()) return notes;
     std::vector<std::pair<std::string, RatingOptions>> todo;
     for (const auto& stored : store.ratings(run_id, base.task))
       todo.emplace_back(stored.method, rating_options_for(stored, base));
     bool any_difficulty = std::any_of(problems.begin(), problems.end(),
-                                      [](const ProblemRecord& p) { return difficulty_of(p.metadata).has_value(); });
+                                      [](const auto& p) { return difficulty_of(p.second).has_value(); });
     if (any_difficulty) todo.emplace_back("problems", base);
     if (default_rating_method(store, *run, base) == "standings") todo.emplace_back("standings", base);
     std::set<std::string> done;

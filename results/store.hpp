@@ -54,6 +54,9 @@ class SampleStore {
   // Idempotent: re-adding a problem of a run replaces it.
   virtual void put_problems(const std::vector<ProblemRecord>& problems) = 0;
   virtual std::vector<ProblemRecord> problems(std::int64_t run_id, const std::string& task = "") = 0;
+  // problem_id -> metadata of the run's problems of `task`, without prompts, gold or grading fields (which hold
+  // whole test sets for code tasks): what ratings read.
+  virtual std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) = 0;
 
   // Samples already stored for the run; samples whose generation failed (error set) are left out unless asked,
   // so a resumed run generates them again.

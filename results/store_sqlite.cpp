@@ -399,6 +399,16 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) override {
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_, "SELECT problem_id, metadata FROM problems WHERE run_id = ?1 AND task = ?2", false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::map<std::string, nlohmann::json> out;
+    while (step_row(rdb_, st)) out[st.text(0)] = parse_json_column(st.text(1), path_, "problems.metadata");
+    return out;
+  }
+
   std::set<SampleKey> sample_keys(std::int64_t run_id, bool include_errors) override {
     flush();
     std::lock_guard lk(read_mu_);

@@ -299,7 +299,13 @@ TEST(RunRating, ProblemsMethodThroughTheStore) {
 TEST(RunRating, StoreRoundTripReplaceAndParamsKey) {
   test::TempDir dir;
   auto store = open_sqlite_store(dir.file("r.db"));
-  RunInfo run = test::make_codeforces_run(*store, "x", dir.path(), {{"1A", 1, 800, v({1})}});
+  RunInfo run = test::make_codeforces_run(*store, "x", dir.path(), {{"1A", 1, 800, v({1})}, {"1B", 1, 0, v({0})}});
+  auto md = store->problem_metadata(run.id, "codeforces");  // metadata only, what ratings read
+  ASSERT_EQ(md.size(), 2u);
+  EXPECT_EQ(md["1A"]["rating"], 800);
+  EXPECT_EQ(md["1A"]["contest_id"], 1);
+  EXPECT_FALSE(md["1B"].contains("rating"));
+  EXPECT_TRUE(store->problem_metadata(run.id, "aime24").empty());
   RatingRecord r;
   r.run_id = run.id;
   r.method = "problems";
