@@ -14,5 +14,6 @@ void add_sandbox_commands(CLI::App& app, int& status);  // sandbox run          
 void add_tokenizer_commands(CLI::App& app, int& status); // tokenize               (cmd_tokenizer.cpp)
 void add_chat_commands(CLI::App& app, int& status);     // render-chat            (cmd_chat.cpp)
 void add_engine_commands(CLI::App& app, int& status);   // generate               (cmd_engine.cpp)
+void add_rating_command(CLI::App& app, int& status);    // rating                 (cmd_rating.cpp)
 
 }  // namespace reval::cli

@@ -20,6 +20,7 @@
 #include "base/jsonl.hpp"
 #include "graders/grading.hpp"
 #include "harness/progress.hpp"
+#include "results/codeforces_rating.hpp"
 #include "results/report.hpp"
 #include "tasks/preset.hpp"
 #include "reval/version.hpp"
@@ -329,6 +330,7 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
     throw Error(fmt::format("{}; generation stopped. Everything written before the failure is kept: free space (or "
                             "fix the file system) and run the same command again to resume",
                             store_failure));
+  refresh_ratings(store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
   stats.graded = graded.load();
@@ -370,6 +372,7 @@ std::int64_t regrade(const RegradeOptions& options) {
     }
     pool.wait();
     progress.finish();
+    refresh_ratings(*store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
     total += static_cast<std::int64_t>(samples.size());
   }
   store->flush();

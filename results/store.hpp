@@ -33,7 +33,7 @@ struct StoreOptions {
 
 // The schema version this build writes (PRAGMA user_version). Older files are migrated on open; newer ones are
 // refused.
-inline constexpr int kSqliteSchemaVersion = 3;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 // A sample without its completion text, joined with its newest grade (if graded): what metrics and reports read.
 struct SampleSummary {
@@ -83,6 +83,9 @@ class SampleStore {
   // Idempotent: re-adding a problem of a run replaces it.
   virtual void put_problems(const std::vector<ProblemRecord>& problems) = 0;
   virtual std::vector<ProblemRecord> problems(std::int64_t run_id, const std::string& task = "") = 0;
+  // problem_id -> metadata of the run's problems of `task`, without prompts, gold or grading fields (which hold
+  // whole test sets for code tasks): what ratings read.
+  virtual std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) = 0;
 
   // Samples already stored for the run; samples whose generation failed (error set) are left out unless asked,
   // so a resumed run generates them again.
@@ -107,6 +110,10 @@ class SampleStore {
   virtual std::unique_ptr<RunLease> lease_run(std::int64_t run_id, const LeaseOptions& options = {}) = 0;
   // Integrity check, row counts and orphan rows (`reval check`).
   virtual StoreCheck check() = 0;
+  // Ratings (results/codeforces_rating.hpp). put_rating replaces the row with the same (run, task, method, params);
+  // ratings() lists a run's rows ordered by task, method, params.
+  virtual void put_rating(const RatingRecord& rating) = 0;
+  virtual std::vector<RatingRecord> ratings(std::int64_t run_id, const std::string& task = "") = 0;
 };
 
 // Opens (creating if needed, unless read_only) a SQLite store. Throws reval::Error naming the path if it can't be

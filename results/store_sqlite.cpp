@@ -12,6 +12,8 @@
 //   error is kept; the next flush()/add_*() call throws it as reval::Error (once), so a lost write is never silent. Read methods flush first, so they see every row queued before them.
 // - A sample is unique per (run, task, problem_id, sample_index). Writing a key again replaces the row (an upsert)
 //   and drops the grades of the old completion (they judged text that no longer exists).
+// - Ratings (version 3) are derived rows keyed by (run, task, method, params); put_rating replaces the row with the
+//   same key in one synchronous statement (they are few and written after grading, not per sample).
 // - Schema: PRAGMA user_version is the schema version; kMigrations lists one SQL script per version and every
 //   script after the file's version runs in one transaction on open. A file newer than kSqliteSchemaVersion, or a
 //   SQLite file of another application (application_id, or tables in a file without one), is refused with a clear
@@ -20,7 +22,7 @@
 //   system, where WAL's shared-memory file cannot be created, the file is reopened as immutable.
 // - Corruption: errors SQLite reports as SQLITE_CORRUPT/SQLITE_NOTADB say "corrupt" and point at `reval check`;
 //   quick_check on open (eval start, reports) refuses a damaged file before anything reads or writes it.
-// - Run leases (schema v3): run_leases holds one row per run being evaluated (owner token, pid, host, heartbeat);
+// - Run leases (schema v4): run_leases holds one row per run being evaluated (owner token, pid, host, heartbeat);
 //   lease_run() claims it in a write transaction unless a live holder has it, a thread refreshes the heartbeat, and
 //   the destructor deletes the row.
 #include <signal.h>
@@ -30,6 +32,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -160,7 +163,27 @@ CREATE TABLE schema_migrations (
   reval_version TEXT NOT NULL
 );
 )sql"},
-    {3, "run leases: one evaluating process per run", R"sql(
+    {3, "ratings: Codeforces-style ratings per run, method and parameters", R"sql(
+CREATE TABLE ratings (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  task TEXT NOT NULL,
+  method TEXT NOT NULL,
+  params TEXT NOT NULL,
+  rating REAL,
+  se REAL,
+  ci_lo REAL,
+  ci_hi REAL,
+  percentile REAL,
+  population TEXT NOT NULL,
+  used INTEGER NOT NULL,
+  skipped INTEGER NOT NULL,
+  details TEXT NOT NULL,
+  computed_at TEXT NOT NULL,
+  reval_version TEXT NOT NULL,
+  PRIMARY KEY (run_id, task, method, params)
+);
+)sql"},
+    {4, "run leases: one evaluating process per run", R"sql(
 CREATE TABLE run_leases (
   run_id INTEGER PRIMARY KEY REFERENCES runs(id),
   owner TEXT NOT NULL,
@@ -417,6 +440,16 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) override {
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_, "SELECT problem_id, metadata FROM problems WHERE run_id = ?1 AND task = ?2", false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::map<std::string, nlohmann::json> out;
+    while (step_row(rdb_, st)) out[st.text(0)] = parse_json_column(st.text(1), path_, "problems.metadata");
+    return out;
+  }
+
   std::set<SampleKey> sample_keys(std::int64_t run_id, bool include_errors) override {
     flush();
     std::lock_guard lk(read_mu_);
@@ -530,6 +563,72 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  void put_rating(const RatingRecord& r) override {
+    writable("store a rating");
+    throw_pending_error();
+    if (r.method.empty()) throw Error(path_ + ": field 'ratings.method': empty");
+    std::string params = dump_json(r.params), details = dump_json(r.details), at = now_utc();
+    std::lock_guard lk(write_mu_);
+    Stmt st(wdb_,
+            "INSERT OR REPLACE INTO ratings (run_id, task, method, params, rating, se, ci_lo, ci_hi, percentile,"
+            " population, used, skipped, details, computed_at, reval_version)"
+            " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+            false, path_);
+    auto real = [&](int i, double v) {  // NaN -> NULL; infinities are stored as such
+      if (std::isnan(v)) st.bind_null(i);
+      else st.bind(i, v);
+    };
+    st.bind(1, r.run_id);
+    st.bind(2, std::string_view(r.task));
+    st.bind(3, std::string_view(r.method));
+    st.bind(4, std::string_view(params));
+    real(5, r.rating);
+    real(6, r.se);
+    real(7, r.ci_lo);
+    real(8, r.ci_hi);
+    real(9, r.percentile);
+    st.bind(10, std::string_view(r.population));
+    st.bind(11, r.used);
+    st.bind(12, r.skipped);
+    st.bind(13, std::string_view(details));
+    st.bind(14, std::string_view(at));
+    st.bind(15, std::string_view(kVersion));
+    step_done(wdb_, st, "ratings", fmt::format("{}/{}", r.task, r.method));
+  }
+
+  std::vector<RatingRecord> ratings(std::int64_t run_id, const std::string& task) override {
+    if (read_schema_version_ < 3) return {};  // a file read as it is, from before ratings existed
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_,
+            "SELECT run_id, task, method, params, rating, se, ci_lo, ci_hi, percentile, population, used, skipped,"
+            " details, computed_at FROM ratings WHERE run_id = ?1 AND (?2 = '' OR task = ?2)"
+            " ORDER BY task, method, params",
+            false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::vector<RatingRecord> out;
+    auto real = [&](int col) { return st.is_null(col) ? std::nan("") : st.f64(col); };
+    while (step_row(rdb_, st)) {
+      RatingRecord r;
+      r.run_id = st.i64(0);
+      r.task = st.text(1);
+      r.method = st.text(2);
+      r.params = parse_json_column(st.text(3), path_, "ratings.params");
+      r.rating = real(4);
+      r.se = real(5);
+      r.ci_lo = real(6);
+      r.ci_hi = real(7);
+      r.percentile = real(8);
+      r.population = st.text(9);
+      r.used = static_cast<int>(st.i64(10));
+      r.skipped = static_cast<int>(st.i64(11));
+      r.details = parse_json_column(st.text(12), path_, "ratings.details");
+      r.computed_at = st.text(13);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   std::map<std::string, std::int64_t> sample_counts(std::int64_t run_id) override {
     flush();
     std::lock_guard lk(read_mu_);
@@ -564,7 +663,8 @@ class SqliteStore final : public SampleStore {
     out.schema_version = query("PRAGMA user_version");
     for (const char* table : {"runs", "problems", "samples", "grades"})
       out.rows[table] = query(fmt::format("SELECT COUNT(*) FROM {}", table).c_str());
-    if (out.schema_version >= 3) out.rows["run_leases"] = query("SELECT COUNT(*) FROM run_leases");
+    if (out.schema_version >= 3) out.rows["ratings"] = query("SELECT COUNT(*) FROM ratings");
+    if (out.schema_version >= 4) out.rows["run_leases"] = query("SELECT COUNT(*) FROM run_leases");
     out.orphans["problems without a run"] =
         query("SELECT COUNT(*) FROM problems WHERE run_id NOT IN (SELECT id FROM runs)");
     out.orphans["samples without a run"] =
