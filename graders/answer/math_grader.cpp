@@ -46,8 +46,7 @@ class MathGrader final : public Grader {
         std::string step;
         nlohmann::json notes = nlohmann::json::array();
         for (std::size_t k = 0; k < req.gold.size(); ++k) {
-          std::string gold = req.gold[k];
-          if (auto b = last_boxed(gold)) gold = *b;
+          std::string gold = gold_answer(req.gold[k], opt_);
           EqualResult e = math_equal(*ex.answer, gold, opt_);
           any_timeout |= e.timeout;
           any_refused |= e.refused;
