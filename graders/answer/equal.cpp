@@ -672,6 +672,8 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
   // Equations against non-equations.
   if (p.kind == ValueKind::equation && g.kind != ValueKind::equation) {
     if (droppable_lhs(p.items[0])) return eq_value(p.items[1], g, c);
+    if (!p.chain && droppable_lhs(p.items[1]) && p.items[0].kind == ValueKind::expr && !has_symbols(p.items[0].expr))
+      return eq_value(p.items[0], g, c);  // "4 = t"
     if (p.items[0].kind == ValueKind::expr && !has_symbols(p.items[0].expr)) return eq_value(p.items[1], g, c);
     c.step = "structure";
     c.note = "the prediction is an equation";
@@ -679,6 +681,8 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
   }
   if (g.kind == ValueKind::equation && p.kind != ValueKind::equation) {
     if (droppable_lhs(g.items[0])) return eq_value(p, g.items[1], c);
+    if (!g.chain && droppable_lhs(g.items[1]) && g.items[0].kind == ValueKind::expr && !has_symbols(g.items[0].expr))
+      return eq_value(p, g.items[0], c);
     c.step = "structure";
     c.note = "the gold answer is an equation";
     return false;
@@ -865,7 +869,8 @@ std::string canonical_value(const Value& v) {
     case ValueKind::uni: return "U(" + join_items(v.items, true) + ")";
     case ValueKind::equation:
       if (droppable_lhs(v.items[0])) return canonical_value(v.items[1]);
-      if (v.items[0].kind == ValueKind::expr && !has_symbols(v.items[0].expr)) return canonical_value(v.items[1]);
+      if (v.items[0].kind == ValueKind::expr && !has_symbols(v.items[0].expr))
+        return canonical_value(!v.chain && droppable_lhs(v.items[1]) ? v.items[0] : v.items[1]);
       return canonical_value(v.items[0]) + "=" + canonical_value(v.items[1]);
     case ValueKind::relation: {
       if (auto s = relation_to_set(v)) return canonical_value(*s);

@@ -88,6 +88,11 @@ bool looks_bare(std::string_view s) {
         auto g = balanced(s, i, '{', '}');
         if (!g) return false;
         i += g->size() + 2;
+        if (name == "begin" && *g == "array" && i < s.size() && s[i] == '{') {  // the column spec {cc}
+          auto spec = balanced(s, i, '{', '}');
+          if (!spec) return false;
+          i += spec->size() + 2;
+        }
       }
       continue;
     }
@@ -158,14 +163,20 @@ bool boxes_connected(std::string_view gap) {
   if (gap.size() > 120) return false;
   std::string words;
   int count = 0;
-  bool connector = false, period = false;
+  bool connector = false, period = false, delimiter = false;
   for (std::size_t i = 0; i < gap.size();) {
     char c = gap[i];
+    if (c == '$') delimiter = true;
+    if (c == ',' || c == ';') connector = true;
     if (c == '\\') {
       std::size_t j = i + 1;
       while (j < gap.size() && is_alpha(gap[j])) ++j;
       std::string_view name = gap.substr(i + 1, j - i - 1);
-      if (name.empty()) { i = j + 1; continue; }  // \( \) \[ \] \, \\ ...
+      if (name.empty()) {  // \( \) \[ \] \, \\ ...
+        if (j < gap.size() && (gap[j] == '(' || gap[j] == ')' || gap[j] == '[' || gap[j] == ']')) delimiter = true;
+        i = j + 1;
+        continue;
+      }
       if (name == "quad" || name == "qquad" || name == "text" || name == "textbf" || name == "mathrm" ||
           name == "textrm" || name == "mbox" || name == "hspace" || name == "left" || name == "right") {
         i = j;
@@ -187,7 +198,9 @@ bool boxes_connected(std::string_view gap) {
     if (static_cast<unsigned char>(c) >= 0x80) return false;
     ++i;
   }
-  if (count == 0) return !period;
+  // Boxes in one formula ("\boxed{1}\boxed{2}") belong together; across formulas only with a connector
+  // ("$\boxed{20}$$ \boxed{143}" is a correction, "\(\boxed{1}\) and \(\boxed{2}\)" a list).
+  if (count == 0) return !period && (connector || !delimiter);
   return connector && count <= 5;
 }
 
@@ -489,6 +502,14 @@ Extraction extract_from_text(std::string_view text, const MathOptions& options) 
   if (text.empty()) {
     ex.reason = "empty";
     return ex;
+  }
+  // R1-style "<answer>...</answer>": the last tagged answer is the text to extract from.
+  if (std::size_t close = text.rfind("</answer>"); close != std::string_view::npos) {
+    std::size_t open = text.rfind("<answer>", close);
+    if (open != std::string_view::npos && !trim(text.substr(open + 8, close - open - 8)).empty()) {
+      Extraction inner = extract_from_text(text.substr(open + 8, close - open - 8), options);
+      if (inner.answer) return inner;
+    }
   }
   auto box = last_box_group(text);
   if (options.use_final_answer) {

@@ -284,7 +284,7 @@ std::string clean_latex_rec(std::string_view s, int depth) {
         emit_separator(out);
       } else if (something_before && ends_with_number(out) && percent_word(low, 0) == low.size()) {
         // "28\text{ percent}"
-      } else if (t.size() > 1 && something_before && is_unit_words(t)) {
+      } else if ((t.size() > 1 || (ends_with_number(out) && is_alpha(t[0]))) && something_before && is_unit_words(t)) {
         // A unit ("\text{ cm}^2"): drop it with a following small power.
         if (k < s.size() && s[k] == '^') {
           if (k + 1 < s.size() && is_digit(s[k + 1])) k += 2;
@@ -1196,6 +1196,40 @@ std::optional<Value> matrix_expression(std::string_view s, const ParseLimits& li
   return r;
 }
 
+// "p=5, q=2, p=7, q=2": assignments whose names repeat with a period k >= 2 are the list of k-tuples (5,2), (7,2).
+void group_assignments(Value& list) {
+  std::size_t n = list.items.size();
+  if (n < 4) return;
+  std::vector<std::string> names;
+  for (const auto& it : list.items) {
+    if (it.kind != ValueKind::equation || !name_like(it.items[0].source)) return;
+    std::string nm;
+    for (char ch : it.items[0].source) if (!is_space(ch)) nm += ch;
+    names.push_back(nm);
+  }
+  for (std::size_t k = 2; k <= n / 2; ++k) {
+    if (n % k) continue;
+    bool distinct = true;
+    for (std::size_t a = 0; a < k && distinct; ++a)
+      for (std::size_t b = a + 1; b < k; ++b) distinct &= names[a] != names[b];
+    if (!distinct) continue;
+    bool periodic = true;
+    for (std::size_t i = k; i < n && periodic; ++i) periodic = names[i] == names[i % k];
+    if (!periodic) continue;
+    std::vector<Value> tuples;
+    for (std::size_t i = 0; i < n; i += k) {
+      Value t;
+      t.kind = ValueKind::tuple;
+      t.open = '(';
+      t.close = ')';
+      for (std::size_t j = i; j < i + k; ++j) t.items.push_back(std::move(list.items[j].items[1]));
+      tuples.push_back(std::move(t));
+    }
+    list.items = std::move(tuples);
+    return;
+  }
+}
+
 Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
   s = trim(s);
   if (s.empty()) return text_value(s, "empty");
@@ -1342,6 +1376,7 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
       v.kind = ValueKind::list;
       v.source = std::string(s);
       v.items = parse_items(parts, lim, depth);
+      group_assignments(v);
       return v;
     }
   }
@@ -1478,10 +1513,18 @@ bool name_like(std::string_view s) {
         if (j < s.size() && (s[j] == '|' || s[j] == '{' || s[j] == '}')) { i = j + 1; continue; }
         return false;
       }
+      static const std::string_view kValueCommands[] = {
+          "sqrt", "cdot", "times", "div", "pm", "mp", "sum", "prod", "int", "lim", "infty", "infin", "pi", "le",
+          "ge", "leq", "geq", "neq", "ne", "approx", "in", "cup", "cap", "log", "ln", "exp", "binom", "begin", "end",
+          "left", "right", "degree", "circ", "dots", "ldots", "cdots", "emptyset", "varnothing", "sin", "cos", "tan",
+          "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "lfloor", "rfloor", "lceil",
+          "rceil", "to", "mapsto", "imath", "e"};
       bool ok = is_greek(name) ||
-                std::find(std::begin(kNameCommands), std::end(kNameCommands), name) != std::end(kNameCommands);
+                std::find(std::begin(kNameCommands), std::end(kNameCommands), name) != std::end(kNameCommands) ||
+                std::find(std::begin(kValueCommands), std::end(kValueCommands), name) == std::end(kValueCommands);
       if (!ok) return false;
-      if (is_greek(name)) letter = true;
+      if (ok && std::find(std::begin(kNameCommands), std::end(kNameCommands), name) == std::end(kNameCommands))
+        letter = true;  // a Greek letter or another symbol command (\k, \ell)
       i = j;
       continue;
     }
