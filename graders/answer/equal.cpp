@@ -809,11 +809,15 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
   return false;
 }
 
+// The budget of the canonical string being built (canonical_answer sets it; elsewhere it is spent, so that structure
+// prints made during comparisons never call GiNaC).
+thread_local Clock::time_point t_canonical_deadline{};
+
 std::string canonical_node(const Node& n) {
   if (auto r = node_rational(n)) return r->canonical();
-  if (!has_inf(n) && !has_pm(n)) {
-    // GiNaC-normalised print (bounded to 200 ms); the tree print when that is not possible.
-    if (auto c = cas_canonical(n, Clock::now() + std::chrono::milliseconds(200))) return *c;
+  if (!has_inf(n) && !has_pm(n) && Clock::now() < t_canonical_deadline) {
+    // GiNaC-normalised print (200 ms for the whole answer); the tree print when that is not possible.
+    if (auto c = cas_canonical(n, t_canonical_deadline)) return *c;
   }
   return to_string(n);
 }
@@ -927,6 +931,10 @@ std::string normalize_answer(std::string_view answer) {
 }
 
 std::string canonical_answer(std::string_view answer) {
+  struct Budget {
+    Budget() { t_canonical_deadline = Clock::now() + std::chrono::milliseconds(200); }
+    ~Budget() { t_canonical_deadline = Clock::time_point{}; }
+  } budget;
   try {
     std::string cleaned = clean_latex(answer);
     if (auto r = parse_plain_number(cleaned)) {

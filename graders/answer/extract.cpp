@@ -65,9 +65,9 @@ const std::string_view kFunctionWords[] = {"sin", "cos", "tan", "sec", "csc", "c
                                            "infty", "infinity", "or", "and", "i", "e", "pct"};
 
 // Formula-like: no word of 2+ letters outside commands except function names.
-bool looks_bare(std::string_view s) {
+bool looks_bare(std::string_view s, std::size_t max_len = 400) {
   s = trim(s);
-  if (s.empty() || s.size() > 400) return false;
+  if (s.empty() || s.size() > max_len) return false;
   for (std::size_t i = 0; i < s.size();) {
     if (s[i] == '\\') {
       ++i;
@@ -593,7 +593,7 @@ std::string gold_answer(std::string_view gold, const MathOptions& options) {
     if (auto b = last_boxed(gold)) return *b;
     return std::string(gold);
   }
-  if (!has_box && looks_bare(gold)) return std::string(trim(gold));
+  if (!has_box && looks_bare(gold, gold.size())) return std::string(trim(gold));
   MathOptions o = options;
   o.use_bare = o.use_final_answer = o.use_answer_colon = o.use_last_math = o.use_last_number = true;
   Extraction ex = extract_from_text(gold, o);

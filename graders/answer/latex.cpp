@@ -1176,6 +1176,10 @@ std::optional<Value> matrix_expression(std::string_view s, const ParseLimits& li
     if (ops[k2] == '*') {
       auto p = product(terms.back(), mats[k2 + 1]);
       if (!p) return std::nullopt;
+      // products of symbolic matrices grow geometrically: keep the trees small (the parser's own bound)
+      std::size_t nodes = 0;
+      for (const auto& it : p->items) nodes += node_count(it.expr);
+      if (nodes > 20000) return std::nullopt;
       terms.back() = std::move(*p);
     } else {
       terms.push_back(mats[k2 + 1]);
