@@ -396,9 +396,16 @@ std::string canon_print(const GiNaC::ex& e, int depth) {
     }
     return out;
   };
-  if (is_a<add>(e)) return "(" + sorted_join("+") + ")";
+  auto wrap = [](std::string_view pre, const std::string& mid, std::string_view post) {
+    std::string out;
+    out.reserve(pre.size() + mid.size() + post.size());
+    out.append(pre).append(mid).append(post);
+    return out;
+  };
+  if (is_a<add>(e)) return wrap("(", sorted_join("+"), ")");
   if (is_a<mul>(e)) return sorted_join("*");
-  if (is_a<power>(e)) return "(" + canon_print(e.op(0), depth + 1) + ")^(" + canon_print(e.op(1), depth + 1) + ")";
+  if (is_a<power>(e))
+    return wrap("(", canon_print(e.op(0), depth + 1), ")^") + wrap("(", canon_print(e.op(1), depth + 1), ")");
   if (is_a<function>(e)) {
     std::string out = ex_to<function>(e).get_name() + "(";
     for (std::size_t i = 0; i < e.nops(); ++i) {
@@ -419,7 +426,10 @@ std::string canonical_job(const Node& n) {
   ex nd = normal(e).numer_denom();
   ex num = expand(nd.op(0)), den = expand(nd.op(1));
   std::string s = canon_print(num, 0);
-  if (!(is_a<numeric>(den) && ex_to<numeric>(den).is_equal(numeric(1)))) s += "/" + canon_print(den, 0);
+  if (!(is_a<numeric>(den) && ex_to<numeric>(den).is_equal(numeric(1)))) {
+    s += '/';
+    s += canon_print(den, 0);
+  }
   return s;
 }
 

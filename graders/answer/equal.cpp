@@ -930,6 +930,25 @@ std::string normalize_answer(std::string_view answer) {
   return s;
 }
 
+namespace {
+
+// The short name before a single '=' ("x" in "x=5"), as normalize_answer drops it; empty if none.
+std::string short_lhs(const std::string& cleaned) {
+  std::string s = strip_spaces(cleaned);
+  auto eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq > 2 || s.find('=', eq + 1) != std::string::npos || !is_alpha(s[0]))
+    return {};
+  if (s[eq - 1] == '<' || s[eq - 1] == '>' || s[eq - 1] == '!') return {};
+  return s.substr(0, eq);
+}
+
+bool different_names(const std::string& cp, const std::string& cg) {
+  std::string a = short_lhs(cp), b = short_lhs(cg);
+  return !a.empty() && !b.empty() && a != b;
+}
+
+}  // namespace
+
 std::string canonical_answer(std::string_view answer) {
   struct Budget {
     Budget() { t_canonical_deadline = Clock::now() + std::chrono::milliseconds(200); }
@@ -958,8 +977,8 @@ EqualResult math_equal(std::string_view prediction, std::string_view gold, const
       res.note = cp.empty() ? "empty prediction" : "empty gold";
       return res;
     }
-    // 1. Normalised string.
-    if (normalize_answer(prediction) == normalize_answer(gold)) {
+    // 1. Normalised string (not when both name different things: "x = 1" vs "y = 1").
+    if (normalize_answer(prediction) == normalize_answer(gold) && !different_names(cp, cg)) {
       res.equal = true;
       res.step = "string";
       return res;

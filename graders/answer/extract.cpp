@@ -100,7 +100,8 @@ bool looks_bare(std::string_view s, std::size_t max_len = 400) {
       std::size_t j = i;
       while (j < s.size() && is_alpha(s[j])) ++j;
       std::string_view w = s.substr(i, j - i);
-      if (w.size() >= 2 && !is_unit_word(w)) {
+      bool upper_name = w.size() <= 5 && std::all_of(w.begin(), w.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
+      if (w.size() >= 2 && !is_unit_word(w) && !upper_name) {
         std::string low(w);
         for (auto& c : low) c = lower(c);
         if (std::find(std::begin(kFunctionWords), std::end(kFunctionWords), low) == std::end(kFunctionWords))
@@ -340,6 +341,10 @@ std::optional<std::string> last_number(std::string_view s, std::size_t* end) {
       char c = s[start - 1];
       if (is_digit(c)) { --start; continue; }
       if ((c == '.' || c == ',') && start >= 2 && is_digit(s[start - 2])) { --start; continue; }
+      if (c == '!' && start >= 4 && s[start - 2] == '\\' && s[start - 3] == ',' && is_digit(s[start - 4])) {
+        start -= 3;  // "1,\!000"
+        continue;
+      }
       if (c == ' ' && start >= 2 && is_digit(s[start - 2]) && stop - start >= 3 && is_digit(s[start]) &&
           start + 3 <= s.size() && (start + 3 == s.size() || !is_digit(s[start + 3]))) {
         // "1 000": a space between thousands groups

@@ -18,9 +18,8 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 std::string strip_zeros(std::string s) {
   std::size_t k = 0;
   while (k + 1 < s.size() && s[k] == '0') ++k;
-  if (k) s.erase(0, k);
-  if (s.empty()) s = "0";
-  return s;
+  if (s.empty()) return "0";
+  return k ? s.substr(k) : s;
 }
 
 bool to_u128(const std::string& s, u128& out) {
