@@ -83,7 +83,12 @@ std::string strip_spaces(std::string_view s) {
 // \frac12 -> \frac{1}{2}, \sqrt2 -> \sqrt{2}, x_{1} -> x_1 (on a space-free string).
 std::string fix_shorthand(const std::string& s) {
   std::string out;
+  out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
+    if (s[i] != '\\' && s[i] != '_') {
+      out += s[i++];
+      continue;
+    }
     if (s.compare(i, 5, "\\frac") == 0 && i + 5 < s.size() && s[i + 5] != '{') {
       out += "\\frac";
       i += 5;
@@ -809,13 +814,16 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
   return false;
 }
 
-// The budget of the canonical string being built (canonical_answer sets it; elsewhere it is spent, so that structure
-// prints made during comparisons never call GiNaC).
+// The budget of the canonical string being built: 200 ms from the first GiNaC print of a canonical_answer() call
+// (outside one there is none, so that structure prints made during comparisons never call GiNaC).
+thread_local bool t_in_canonical = false;
 thread_local Clock::time_point t_canonical_deadline{};
 
 std::string canonical_node(const Node& n) {
   if (auto r = node_rational(n)) return r->canonical();
-  if (!has_inf(n) && !has_pm(n) && Clock::now() < t_canonical_deadline) {
+  if (t_in_canonical && t_canonical_deadline == Clock::time_point{})
+    t_canonical_deadline = Clock::now() + std::chrono::milliseconds(200);
+  if (t_in_canonical && !has_inf(n) && !has_pm(n) && Clock::now() < t_canonical_deadline) {
     // GiNaC-normalised print (200 ms for the whole answer); the tree print when that is not possible.
     if (auto c = cas_canonical(n, t_canonical_deadline)) return *c;
   }
@@ -901,9 +909,10 @@ std::string canonical_value(const Value& v) {
 
 // "\text{odd}" -> "odd" (clean_latex keeps word-only \text groups so that they stay text for the parser).
 std::string unwrap_text(const std::string& s) {
+  if (s.find("\\text{") == std::string::npos) return s;
   std::string out;
   for (std::size_t i = 0; i < s.size();) {
-    if (s.compare(i, 6, "\\text{") == 0) {
+    if (s[i] == '\\' && s.compare(i, 6, "\\text{") == 0) {
       std::size_t e = s.find('}', i + 6);
       if (e != std::string::npos) {
         out.append(s, i + 6, e - i - 6);
@@ -916,8 +925,11 @@ std::string unwrap_text(const std::string& s) {
   return out;
 }
 
-std::string normalize_answer(std::string_view answer) {
-  std::string s = unwrap_text(strip_spaces(clean_latex(answer)));
+namespace {
+
+// normalize_answer() of an already cleaned answer.
+std::string normalize_cleaned(const std::string& cleaned) {
+  std::string s = unwrap_text(strip_spaces(cleaned));
   s = fix_shorthand(s);
   // "x=" prefix: a single short lhs.
   auto eq = s.find('=');
@@ -930,10 +942,15 @@ std::string normalize_answer(std::string_view answer) {
   return s;
 }
 
+}  // namespace
+
+std::string normalize_answer(std::string_view answer) { return normalize_cleaned(clean_latex(answer)); }
+
 namespace {
 
 // The short name before a single '=' ("x" in "x=5"), as normalize_answer drops it; empty if none.
 std::string short_lhs(const std::string& cleaned) {
+  if (cleaned.find('=') == std::string::npos) return {};
   std::string s = strip_spaces(cleaned);
   auto eq = s.find('=');
   if (eq == std::string::npos || eq == 0 || eq > 2 || s.find('=', eq + 1) != std::string::npos || !is_alpha(s[0]))
@@ -951,8 +968,11 @@ bool different_names(const std::string& cp, const std::string& cg) {
 
 std::string canonical_answer(std::string_view answer) {
   struct Budget {
-    Budget() { t_canonical_deadline = Clock::now() + std::chrono::milliseconds(200); }
-    ~Budget() { t_canonical_deadline = Clock::time_point{}; }
+    Budget() {
+      t_in_canonical = true;
+      t_canonical_deadline = Clock::time_point{};
+    }
+    ~Budget() { t_in_canonical = false; }
   } budget;
   try {
     std::string cleaned = clean_latex(answer);
@@ -978,7 +998,7 @@ EqualResult math_equal(std::string_view prediction, std::string_view gold, const
       return res;
     }
     // 1. Normalised string (not when both name different things: "x = 1" vs "y = 1").
-    if (normalize_answer(prediction) == normalize_answer(gold) && !different_names(cp, cg)) {
+    if (normalize_cleaned(cp) == normalize_cleaned(cg) && !different_names(cp, cg)) {
       res.equal = true;
       res.step = "string";
       return res;

@@ -12,6 +12,7 @@
 // Each step is switchable (MathOptions::use_*). Hand-written scanners only (no regex engine on the hot path).
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "graders/answer/latex.hpp"
 #include "graders/answer/math.hpp"
@@ -29,16 +30,36 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }  // ASCII only
 
-// Case-insensitive rfind (ASCII letters; other bytes compare exactly).
+// rfind of a substring that ends at or before `end`, jumping between occurrences of its first byte (memrchr):
+// std::string_view::rfind compares at every position.
+std::size_t rfind_fast(std::string_view hay, std::string_view needle, std::size_t end = std::string_view::npos) {
+  if (needle.empty() || needle.size() > hay.size()) return std::string_view::npos;
+  std::size_t limit = std::min(end == std::string_view::npos ? hay.size() : end, hay.size());
+  if (limit < needle.size()) return std::string_view::npos;
+  std::size_t n = limit - needle.size() + 1;  // candidate starts are [0, n)
+  while (n > 0) {
+    const void* p = memrchr(hay.data(), needle[0], n);
+    if (!p) return std::string_view::npos;
+    std::size_t i = static_cast<std::size_t>(static_cast<const char*>(p) - hay.data());
+    if (hay.compare(i, needle.size(), needle) == 0) return i;
+    n = i;
+  }
+  return std::string_view::npos;
+}
+
+// Case-insensitive rfind (ASCII letters; other bytes compare exactly). The needle is lower case.
 std::size_t rfind_ci(std::string_view hay, std::string_view needle, std::size_t before = std::string_view::npos) {
-  if (needle.size() > hay.size()) return std::string_view::npos;
+  if (needle.empty() || needle.size() > hay.size()) return std::string_view::npos;
   std::size_t start = std::min(hay.size() - needle.size(), before == std::string_view::npos ? hay.size() : before);
+  char first = needle[0];
+  char first_up = first >= 'a' && first <= 'z' ? static_cast<char>(first - ('a' - 'A')) : first;
   for (std::size_t i = start + 1; i-- > 0;) {
+    if (hay[i] != first && hay[i] != first_up) continue;
     bool ok = true;
-    for (std::size_t k = 0; k < needle.size(); ++k) {
-      if (lower(hay[i + k]) != lower(needle[k])) {
+    for (std::size_t k = 1; k < needle.size(); ++k) {
+      if (lower(hay[i + k]) != needle[k]) {
         ok = false;
         break;
       }
@@ -131,8 +152,8 @@ struct Box {
 std::optional<Box> last_box_before(std::string_view text, std::size_t limit) {
   std::size_t pos = limit;
   for (int tries = 0; pos > 0 && tries < 16; ++tries) {
-    std::size_t b = text.rfind("\\boxed", pos - 1);
-    std::size_t f = text.rfind("\\fbox", pos - 1);
+    std::size_t b = rfind_fast(text, "\\boxed", pos - 1 + 6);
+    std::size_t f = rfind_fast(text, "\\fbox", pos - 1 + 5);
     std::size_t at;
     std::size_t len;
     if (b == std::string_view::npos && f == std::string_view::npos) return std::nullopt;
@@ -209,6 +230,12 @@ bool boxes_connected(std::string_view gap) {
 std::optional<Box> last_box_group(std::string_view text) {
   auto last = last_box_before(text, text.size());
   if (!last) return std::nullopt;
+  // The common case, one box: no previous box, or one that is not connected.
+  {
+    auto prev = last_box_before(text, last->start);
+    if (!prev || prev->end > last->start || !boxes_connected(text.substr(prev->end, last->start - prev->end)))
+      return last;
+  }
   std::vector<Box> group{*last};
   while (group.size() < 64) {
     auto prev = last_box_before(text, group.back().start);
@@ -399,7 +426,7 @@ std::optional<std::string> last_number(std::string_view s, std::size_t* end) {
 
 // "The final answer is X. I hope it is correct." (Minerva's format): X and the position of the sentence.
 std::optional<std::pair<std::string, std::size_t>> minerva_sentence(std::string_view text) {
-  std::size_t hope = text.rfind("I hope");
+  std::size_t hope = rfind_fast(text, "I hope");
   if (hope == std::string_view::npos) return std::nullopt;
   std::size_t from = hope > 400 ? hope - 400 : 0;
   std::size_t p = rfind_ci(text.substr(from, hope - from), "final answer is");
@@ -509,8 +536,8 @@ Extraction extract_from_text(std::string_view text, const MathOptions& options) 
     return ex;
   }
   // R1-style "<answer>...</answer>": the last tagged answer is the text to extract from.
-  if (std::size_t close = text.rfind("</answer>"); close != std::string_view::npos) {
-    std::size_t open = text.rfind("<answer>", close);
+  if (std::size_t close = rfind_fast(text, "</answer>"); close != std::string_view::npos) {
+    std::size_t open = rfind_fast(text, "<answer>", close);
     if (open != std::string_view::npos && !trim(text.substr(open + 8, close - open - 8)).empty()) {
       Extraction inner = extract_from_text(text.substr(open + 8, close - open - 8), options);
       if (inner.answer) return inner;
@@ -593,6 +620,11 @@ Extraction extract_from_text(std::string_view text, const MathOptions& options) 
 }
 
 std::string gold_answer(std::string_view gold, const MathOptions& options) {
+  // The common case, a plain number ("42", "-3/4", "1,000"): as it is.
+  if (gold.size() <= 64 && std::all_of(gold.begin(), gold.end(), [](char c) {
+        return is_digit(c) || c == '-' || c == '.' || c == ',' || c == '/' || c == ' ';
+      }))
+    return std::string(gold);
   bool has_box = gold.find("\\boxed") != std::string_view::npos || gold.find("\\fbox") != std::string_view::npos;
   if (!options.extract_gold) {
     if (auto b = last_boxed(gold)) return *b;
