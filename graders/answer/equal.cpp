@@ -674,6 +674,17 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
     if (!r) c.note = p.kind == ValueKind::text ? "prediction: " + p.error : "gold: " + g.error;
     return r;
   }
+  // An equation between an unevaluated form (an integral, a sum: text to us) and a value is that value:
+  // "\int_0^1 x^2 dx = \frac13" is 1/3.
+  auto value_side = [](const Value& eq) -> const Value* {
+    if (eq.kind != ValueKind::equation) return nullptr;
+    bool lt = eq.items[0].kind == ValueKind::text, rt = eq.items[1].kind == ValueKind::text;
+    const Value* v = lt && !rt ? &eq.items[1] : rt && !lt ? &eq.items[0] : nullptr;
+    if (!v || v->kind != ValueKind::expr || has_symbols(v->expr)) return nullptr;  // a constant value only
+    return v;
+  };
+  if (const Value* v = value_side(p)) return eq_value(*v, g, c);
+  if (const Value* v = value_side(g)) return eq_value(p, *v, c);
   // Equations against non-equations.
   if (p.kind == ValueKind::equation && g.kind != ValueKind::equation) {
     if (droppable_lhs(p.items[0])) return eq_value(p.items[1], g, c);

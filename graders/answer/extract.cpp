@@ -122,7 +122,8 @@ bool looks_bare(std::string_view s, std::size_t max_len = 400) {
       while (j < s.size() && is_alpha(s[j])) ++j;
       std::string_view w = s.substr(i, j - i);
       bool upper_name = w.size() <= 5 && std::all_of(w.begin(), w.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; });
-      if (w.size() >= 2 && !is_unit_word(w) && !upper_name) {
+      bool differential = w.size() == 2 && w[0] == 'd';  // dx, dt
+      if (w.size() >= 2 && !is_unit_word(w) && !upper_name && !differential) {
         std::string low(w);
         for (auto& c : low) c = lower(c);
         if (std::find(std::begin(kFunctionWords), std::end(kFunctionWords), low) == std::end(kFunctionWords))
