@@ -687,13 +687,11 @@ bool eq_value(const Value& p, const Value& g, Ctx& c) {
   if (const Value* v = value_side(g)) return eq_value(p, *v, c);
   // Equations against non-equations.
   if (p.kind == ValueKind::equation && g.kind != ValueKind::equation) {
-    if (droppable_lhs(p.items[0])) return eq_value(p.items[1], g, c);
-    if (!p.chain && droppable_lhs(p.items[1]) && p.items[0].kind == ValueKind::expr && !has_symbols(p.items[0].expr))
-      return eq_value(p.items[0], g, c);  // "4 = t"
-    if (p.items[0].kind == ValueKind::expr && !has_symbols(p.items[0].expr)) return eq_value(p.items[1], g, c);
-    c.step = "structure";
-    c.note = "the prediction is an equation";
-    return false;
+    // A predicted equation states its last side ("x = 5", "5 + 6 = 11", "a^2 + b^2 = 25"), except "4 = t".
+    if (!p.chain && !droppable_lhs(p.items[0]) && droppable_lhs(p.items[1]) && p.items[0].kind == ValueKind::expr &&
+        !has_symbols(p.items[0].expr))
+      return eq_value(p.items[0], g, c);
+    return eq_value(p.items[1], g, c);
   }
   if (g.kind == ValueKind::equation && p.kind != ValueKind::equation) {
     if (droppable_lhs(g.items[0])) return eq_value(p, g.items[1], c);
@@ -1049,7 +1047,18 @@ EqualResult math_equal(std::string_view prediction, std::string_view gold, const
         return res;
       }
     }
-    // 3./4. Structures with symbolic leaves.
+    // 3./4. Structures with symbolic leaves. A plain number keeps its reading as a number there: "1,000,000" is not
+    // the list 1, 000, 000.
+    auto unseparated = [](std::string& s, const std::optional<Rat>& r) {
+      if (!r || r->comma) return;
+      if (r->places < 0 && s.find(' ') != std::string::npos) {  // "1 000", "2 1/3": the exact value
+        s = r->canonical();
+        return;
+      }
+      s.erase(std::remove(s.begin(), s.end(), ','), s.end());  // thousands commas
+    };
+    unseparated(cp, np);
+    unseparated(cg, ng);
     Value vp = parse_value(cp), vg = parse_value(cg);
     Ctx c{options, deadline, false, false, {}, {}};
     res.equal = eq_value(vp, vg, c);
