@@ -121,6 +121,17 @@ std::optional<char> stated_letter(std::string_view line, std::string_view letter
       bool article = t == "A" && k + 1 < tokens.size() && std::islower(static_cast<unsigned char>(tokens[k + 1][0])) &&
                      tokens[k + 1] != "or" && tokens[k + 1] != "and" && tokens[k + 1] != "is";
       if (article) { negated = false; continue; }
+      // ruled out after the letter: "B is not valid", "C is wrong", "D isn't"
+      auto low_at = [&](std::size_t j) {
+        std::string w = j < tokens.size() ? tokens[j] : std::string();
+        for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        return w;
+      };
+      std::string n1 = low_at(k + 1), n2 = low_at(k + 2);
+      bool ruled_out = n1 == "isn't" || n1 == "isnt" || n1 == "cannot" ||
+                       ((n1 == "is" || n1 == "was") && (n2 == "not" || n2 == "wrong" || n2 == "incorrect" ||
+                                                        n2 == "false" || n2 == "invalid"));
+      if (ruled_out) continue;
       if (!negated) {
         if (found && *found != t[0]) return std::nullopt;
         found = t[0];

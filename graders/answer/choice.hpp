@@ -4,7 +4,7 @@
 // \boxed{X} (also \boxed{\text{(X)}}), "the answer is (X)" with up to three words between ("the answer is for sure
 // D", "la réponse est B", "答案是 C"; never after a negation: "the answer is not A"), a last line that is a lone
 // letter ("(C)", "**C**", "C.", "C。"), a short last line stating one letter once the letters it rules out are
-// dropped ("B, surely not C or D" -> B), and, when option texts are given, a boxed/answer-phrase/last-line text
+// dropped ("B, surely not C or D" -> B, "A. Because B is not valid" -> A), and, when option texts are given, a boxed/answer-phrase/last-line text
 // equal to one option. Letters come from `choices` (default "ABCD", up to "ABCDEFGHIJ"). Thread-safe (RE2 objects
 // are const).
 #pragma once
