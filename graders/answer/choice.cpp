@@ -248,7 +248,8 @@ class ChoiceGrader final : public Grader {
  public:
   explicit ChoiceGrader(std::string default_choices) : default_choices_(std::move(default_choices)) {}
   std::string_view name() const override { return "choice"; }
-  std::string_view version() const override { return "1.0"; }
+  // 1.1: quotes, "answer is <words> X", other languages, ruled-out letters (issue 13)
+  std::string_view version() const override { return "1.1"; }
 
   GradeResult grade(const GradeRequest& req) const override {
     GradeResult r;

@@ -16,7 +16,8 @@ class MathGrader final : public Grader {
  public:
   explicit MathGrader(MathOptions o) : opt_(o) {}
   std::string_view name() const override { return "math"; }
-  std::string_view version() const override { return "1.0"; }
+  // 2.0: issue 13 (free-text extraction, gold extraction, new structures, decimal rounding) -- verdicts differ from 1.0
+  std::string_view version() const override { return "2.0"; }
 
   GradeResult grade(const GradeRequest& req) const override {
     GradeResult r;

@@ -291,6 +291,8 @@ TEST(Registry, NamesAndVersions) {
   auto c = reval::make_choice_grader({});
   EXPECT_EQ(m->name(), "math");
   EXPECT_EQ(c->name(), "choice");
+  EXPECT_EQ(m->version(), "2.0");  // bumped with the verdict changes of issue 13
+  EXPECT_EQ(c->version(), "1.1");
   reval::GradeRequest req;
   req.response = "\\boxed{1}";
   EXPECT_EQ(m->grade(req).verdict, reval::Verdict::infra_error);  // no gold is a configuration problem
