@@ -16,7 +16,8 @@ class MathGrader final : public Grader {
  public:
   explicit MathGrader(MathOptions o) : opt_(o) {}
   std::string_view name() const override { return "math"; }
-  std::string_view version() const override { return "1.0"; }
+  // 2.0: issue 13 (free-text extraction, gold extraction, new structures, decimal rounding) -- verdicts differ from 1.0
+  std::string_view version() const override { return "2.0"; }
 
   GradeResult grade(const GradeRequest& req) const override {
     GradeResult r;
@@ -42,8 +43,7 @@ class MathGrader final : public Grader {
         std::string step;
         nlohmann::json notes = nlohmann::json::array();
         for (std::size_t k = 0; k < req.gold.size(); ++k) {
-          std::string gold = req.gold[k];
-          if (auto b = last_boxed(gold)) gold = *b;
+          std::string gold = gold_answer(req.gold[k], opt_);
           EqualResult e = math_equal(*ex.answer, gold, opt_);
           any_timeout |= e.timeout;
           any_refused |= e.refused;
