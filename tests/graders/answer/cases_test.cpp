@@ -44,8 +44,8 @@ TableStats run_table(const std::string& path) {
     auto opts = c.value("options", nlohmann::json::object());
     const std::string grader_name = c.value("grader", std::string("math"));
     if (grader_name != "math" && grader_name != "choice") {  // a typo must not silently run another grader
-      ADD_FAILURE() << "line " << lineno << ": unknown grader '" << grader_name << "'";
-      ++bad;
+      ADD_FAILURE() << path << ":" << lineno << ": unknown grader '" << grader_name << "'";
+      ++st.bad;
       continue;
     }
     auto grader = grader_name == "choice" ? reval::make_choice_grader(opts) : reval::make_math_grader(opts);
