@@ -80,6 +80,11 @@ BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, co
       GradeResult res;
       try {
         res = grader->grade(s.request);
+      } catch (const Error& e) {
+        // The line's fields are wrong (a grader's input error, naming the field): reported like a malformed line.
+        s.error = e.what();
+        s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
+        continue;
       } catch (const std::exception& e) {
         res.verdict = Verdict::infra_error;
         res.details = {{"error", e.what()}};
