@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -158,7 +159,7 @@ std::string group_dir(const Mount& m, const std::string& path) {
 }
 
 bool write_file(const std::string& path, const std::string& value) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) return false;
   bool ok = ::write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
   ::close(fd);
@@ -170,10 +171,28 @@ bool is_dir(const std::string& path) {
   return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+bool on_cgroupfs(const std::string& path) {
+  struct statfs fs {};
+  return statfs(path.c_str(), &fs) == 0 && (fs.f_type == CGROUP_SUPER_MAGIC || fs.f_type == CGROUP2_SUPER_MAGIC);
+}
+
 bool make_dir(const std::string& path, std::string* error) {
-  if (mkdir(path.c_str(), 0755) == 0 || (errno == EEXIST && is_dir(path))) return true;
-  if (error) *error = errstr("mkdir " + path);
-  return false;
+  bool made = mkdir(path.c_str(), 0755) == 0;
+  if (!made && !(errno == EEXIST && is_dir(path))) {
+    if (error) *error = errstr("mkdir " + path);
+    return false;
+  }
+  // A fake cgroup v2 tree (tests: a plain folder with cgroup.controllers) gets the files the kernel would create.
+  std::string parent = path.substr(0, path.rfind('/'));
+  if (made && !on_cgroupfs(path) && access((parent + "/cgroup.controllers").c_str(), F_OK) == 0) {
+    std::string enabled = slurp(parent + "/cgroup.subtree_control"), controllers;
+    std::istringstream ss(enabled);
+    for (std::string w; ss >> w;) controllers += (controllers.empty() ? "" : " ") + (w[0] == '+' ? w.substr(1) : w);
+    std::ofstream(path + "/cgroup.controllers") << controllers << "\n";
+    std::ofstream(path + "/cgroup.subtree_control");
+    std::ofstream(path + "/cgroup.procs");
+  }
+  return true;
 }
 
 // Removes `dir` and the groups below it (cgroup folders go with rmdir even though they list control files).
@@ -219,20 +238,22 @@ bool only_us_in(const std::string& dir) {
   return any;
 }
 
-// Turns the wanted controllers on for a v2 group's children (each on its own, so a missing pids controller does
-// not keep memory off). Memory is required.
+// Turns the wanted controllers on for a v2 group's children: "+memory +pids" in one write, else one by one (so a
+// missing pids controller does not keep memory off). Memory is required.
 bool enable_controllers(const std::string& dir, std::string* error) {
-  std::string have = slurp(dir + "/cgroup.subtree_control");
-  for (const char* c : {"memory", "pids"}) {
-    if (has_word(have, c)) continue;
-    if (!has_word(slurp(dir + "/cgroup.controllers"), c)) continue;
-    if (!write_file(dir + "/cgroup.subtree_control", std::string("+") + c) && std::string(c) == "memory") {
-      if (error) *error = errstr("enable the memory controller in " + dir + "/cgroup.subtree_control");
-      return false;
-    }
+  const std::string file = dir + "/cgroup.subtree_control";
+  const std::string have = slurp(file), available = slurp(dir + "/cgroup.controllers");
+  std::vector<std::string> want;
+  for (const char* c : {"memory", "pids"})
+    if (!has_word(have, c) && has_word(available, c)) want.push_back(std::string("+") + c);
+  if (!want.empty()) {
+    std::string all;
+    for (const auto& w : want) all += (all.empty() ? "" : " ") + w;
+    if (!write_file(file, all))
+      for (const auto& w : want) write_file(file, w);
   }
-  if (!has_word(slurp(dir + "/cgroup.subtree_control"), "memory")) {
-    if (error) *error = "the memory controller is not enabled in " + dir + "/cgroup.subtree_control";
+  if (!has_word(slurp(file), "memory")) {
+    if (error) *error = "cannot enable the memory controller in " + file;
     return false;
   }
   return true;
@@ -469,6 +490,11 @@ CgroupSlot create_slot(const CgroupSetup& setup, const std::string& name, std::s
 void remove_slot(const CgroupSlot& slot) {
   for (const auto& d : {slot.v2, slot.memory, slot.cpuacct, slot.pids}) {
     if (d.empty()) continue;
+    if (!on_cgroupfs(d)) {  // a fake tree (tests): its control files are plain files
+      std::error_code ec;
+      for (const auto& e : std::filesystem::directory_iterator(d, ec))
+        if (e.is_regular_file()) std::filesystem::remove(e.path(), ec);
+    }
     // The runs of a killed worker die asynchronously; a group with processes left refuses rmdir with EBUSY.
     for (int i = 0; i < 100; ++i) {
       if (rmdir(d.c_str()) == 0 || errno != EBUSY) break;
