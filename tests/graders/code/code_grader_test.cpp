@@ -1,6 +1,12 @@
 // The code grader end to end on the real sandbox: stdio (python, cpp), checkers incl. custom testlib-style ones,
 // LiveCodeBench functional problems, HumanEval-style problems, verdict mapping (compile/runtime/TLE/MLE/output),
 // and a fake sandbox to show sandbox failures become infra_error.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "base/error.hpp"
@@ -290,4 +296,34 @@ TEST(CodeGrader, BadFieldsAreInputErrorsNamingTheField) {
                    {"language", "python"}, {"fn_name", ""}, {"stop_at_first_failure", false}}).verdict,
             Verdict::correct);
   EXPECT_EQ(grade("    return x\n", he).verdict, Verdict::correct);
+}
+
+// Through `reval grade`: a bad field is an error line naming the line and field, the other lines are graded, and
+// the command exits 2.
+TEST(CodeGraderCli, BadFieldsAreLineErrorsAndExit2) {
+  if (!std::filesystem::exists(reval::test::reval_binary())) GTEST_SKIP() << "reval binary not built";
+  reval::test::TempDir dir;
+  {
+    std::ofstream in(dir.file("in.jsonl"));
+    json ok = {{"response", fence("python", "a, b = map(int, input().split())\nprint(a + b)")}, {"tests", sum_tests()}};
+    json bad = ok;
+    bad["memory_limit"] = 0;
+    json bad2 = ok;
+    bad2["fn_name"] = 3;
+    in << ok.dump() << "\n" << bad.dump() << "\n" << bad2.dump() << "\n";
+  }
+  std::string cmd = reval::test::reval_binary() + " grade --grader code --threads 1 --input " + dir.file("in.jsonl") +
+                    " --output " + dir.file("out.jsonl") + " 2> " + dir.file("err.txt");
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  std::ifstream out(dir.file("out.jsonl"));
+  std::vector<json> lines;
+  for (std::string l; std::getline(out, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["verdict"], "correct");
+  EXPECT_EQ(lines[1]["line"], 2);
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("in.jsonl:2: field 'memory_limit'"), std::string::npos) << lines[1];
+  EXPECT_FALSE(lines[1].contains("verdict"));
+  EXPECT_NE(lines[2]["error"].get<std::string>().find("field 'fn_name'"), std::string::npos) << lines[2];
 }
