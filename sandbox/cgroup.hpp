@@ -59,6 +59,7 @@ CgroupSetup probe_cgroups(CgroupWant want, const CgroupSources& sources = {});
 struct CgroupSlot {
   CgroupKind kind = CgroupKind::none;
   std::string v2, memory, pids, cpuacct;
+  std::string why_not;  // kind none: why this worker has no group
 };
 // Creates the slot's folders; on failure returns kind none and sets `error`.
 CgroupSlot create_slot(const CgroupSetup& setup, const std::string& name, std::string* error);

@@ -497,13 +497,18 @@ class PoolSandbox final : public Sandbox {
   }
 
   void spawn(Worker& w) {
-    if (setup_->kind != detail::CgroupKind::none && !w.slot_made) {
+    if (setup_->kind == detail::CgroupKind::none) {
+      w.slot.why_not = setup_->why_not;
+    } else if (!w.slot_made) {
       std::string error;
       w.slot = detail::create_slot(*setup_, fmt::format("p{}-w{}", id_, w.index), &error);
       w.slot_made = w.slot.kind != detail::CgroupKind::none;
-      if (!w.slot_made && requires_cgroup(policy_.limits) && policy_.isolation == Isolation::required) {
-        broken_ = "tree-wide limits unavailable: cannot create the worker's cgroup: " + error;
-        return;
+      if (!w.slot_made) {
+        w.slot.why_not = "cannot create the worker's cgroup: " + error;
+        if (requires_cgroup(policy_.limits) && policy_.isolation == Isolation::required) {
+          broken_ = "tree-wide limits unavailable: " + w.slot.why_not;
+          return;
+        }
       }
     }
     int sv[2];

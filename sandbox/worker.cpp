@@ -499,9 +499,15 @@ std::int64_t tree_cpu_ns() {
     setitimer(ITIMER_REAL, &off, nullptr);
   }
   // The program is done: nothing it started may run on (or go uncounted). Kill the rest and reap all of it, so
-  // their CPU time reaches our rusage (and the worker's wait4).
+  // their CPU time reaches our rusage (and the worker's wait4). Without a pid namespace only the program's process
+  // group can be killed, and whatever left it must not keep us waiting.
   kill(g_kill_target, SIGKILL);
-  while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  if (state.isolated) {
+    while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+    }
+  } else {
+    while (waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
   }
   struct rusage self {};
   getrusage(RUSAGE_SELF, &self);
@@ -543,14 +549,30 @@ int make_stdin(const RunSpec& spec, std::string& error) {
   }
   bool ok = true;
   if (spec.stdin_file_fd >= 0) {
-    for (;;) {
+    bool copy_by_hand = false;  // sendfile needs a file it can map; a pipe or a terminal is read the plain way
+    for (bool first = true;; first = false) {
       ssize_t n = sendfile(fd, spec.stdin_file_fd, nullptr, 1 << 30);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
+      if (n < 0 && first && (errno == EINVAL || errno == ENOSYS)) copy_by_hand = true;
+      else if (n < 0) {
         error = errstr("copy the stdin file");
         ok = false;
       }
       if (n <= 0) break;
+    }
+    std::vector<char> buf(copy_by_hand ? 1 << 16 : 0);
+    while (copy_by_hand && ok) {
+      ssize_t n = read(spec.stdin_file_fd, buf.data(), buf.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = errstr("read the stdin file");
+        ok = false;
+      }
+      if (n <= 0) break;
+      if (!write_all(fd, buf.data(), static_cast<size_t>(n))) {
+        error = errstr("write stdin");
+        ok = false;
+      }
     }
   } else {
     ok = write_all(fd, spec.stdin_data.data(), spec.stdin_data.size());
@@ -948,7 +970,7 @@ Status decide_status(const Evidence& e, std::string* message) {
   // The cgroup files are opened now, while this process may still (it drops root next).
   std::string limits_error;
   if (slot.kind != CgroupKind::none && !state.cg.open(slot, &limits_error)) state.cg_why = limits_error;
-  if (slot.kind == CgroupKind::none) state.cg_why = "no cgroup for this worker";
+  if (slot.kind == CgroupKind::none) state.cg_why = slot.why_not.empty() ? "no cgroup for this worker" : slot.why_not;
   std::string error = enter_namespaces(policy);
   state.isolated = error.empty();
   state.proc_ok = state.isolated && policy.mount_proc;

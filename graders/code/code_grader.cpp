@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -622,6 +623,8 @@ std::shared_ptr<sandbox::Sandbox> shared_default_sandbox(const nlohmann::json& o
   static std::map<std::string, std::weak_ptr<sandbox::Sandbox>> pools;
   sandbox::Policy policy = options.contains("policy") ? sandbox::Policy::from_json(options["policy"]) : sandbox::Policy{};
   if (options.contains("workers")) policy.workers = options["workers"].get<int>();
+  // Call-based problems take two workers per grade (the judge mostly waits): twice the cores by default.
+  if (policy.workers <= 0) policy.workers = 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string key = policy.to_json().dump();
   std::lock_guard lock(mu);
   if (auto existing = pools[key].lock()) return existing;
