@@ -306,6 +306,9 @@ TEST(Sandbox, LinkedRunsTalkOverFd3) {
   quick.time_limit_s = 1;
   quick.wall_time_limit_s = 2;
   sleeper.policy = quick;
+  sb::Policy patient = box().policy();
+  patient.wall_time_limit_s = 60;  // whatever the machine's speed, the waiter outlives the sleeper's 2 s
+  waiter.policy = patient;
   auto [w, s] = box().run_linked(waiter, sleeper);
   EXPECT_EQ(w.status, sb::Status::ok) << w.message;
   EXPECT_EQ(w.stdout_data, "read b''\n");
