@@ -53,6 +53,7 @@ struct EvalOptions {
   int max_retries = 5;               // openai: retries per request (429, 5xx, timeouts) with backoff
   double request_timeout_s = 600;    // openai: read timeout of one request
   int threads = 0;                   // native: CPU threads (0 = all cores)
+  std::string kv_memory;             // native: KV cache budget, e.g. "4GiB" ("" = min(4 GiB, RAM / 4, 2^20 positions))
   std::string hub_url;               // native: hub for "org/name" models (empty: $HF_ENDPOINT, else huggingface.co)
   std::string revision;              // native: hub revision (empty: main; "org/name@rev" takes precedence)
   bool progress = true;              // progress line on stderr
@@ -86,8 +87,9 @@ struct EvalStats {
 // Loads tasks and builds the plan (no generation). Throws reval::Error for unknown tasks or bad data.
 EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int backend_concurrency);
 
-// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests: when it becomes
-// true, no new request starts, in-flight ones finish and are stored.
+// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests and handed to the
+// backend as GenerationRequest::cancel: when it becomes true, no new request starts, samples already finished are
+// stored, and a backend that can stop early drops the unfinished ones (a resume generates them).
 EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backend,
                        const std::atomic<bool>* stop = nullptr);
 
