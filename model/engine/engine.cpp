@@ -163,8 +163,8 @@ PendingRequest Engine::submit(const Request& request) {
   const std::int64_t bs = layout_.block_size;
   if ((need + bs - 1) / bs > layout_.num_blocks)
     throw Error(fmt::format(
-        "native engine: KV cache too small: it holds {} positions ({} blocks of {}, {} of --kv-memory) but one "
-        "sample of this request needs up to {} (prompt {} + up to {} new tokens); raise --kv-memory or lower "
+        "native engine: KV cache too small: it holds {} positions ({} x {}-position blocks in --kv-memory {}) but "
+        "one sample of this request needs up to {} (prompt {} + up to {} new tokens); raise --kv-memory or lower "
         "--max-new-tokens",
         kv_capacity_tokens(), layout_.num_blocks, bs, format_bytes(static_cast<double>(options_.kv_memory)), need, P,
         max_new));

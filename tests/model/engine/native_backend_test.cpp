@@ -159,7 +159,7 @@ TEST(NativeBackend, CancelledRequestReportsOnlyFinishedSamples) {
 
 TEST(NativeBackend, KvBudgetTooSmallIsAClearSampleError) {
   NativeOptions o;
-  o.kv_memory = 64 << 10;  // tinystories: 2 layers x K/V x 16 x 4 x 32 x 4 B = 32 KiB a block -> 2 blocks
+  o.kv_memory = 64 << 10;  // tinystories: 2 layers x K/V x 16 positions x 4 heads x 16 x 4 B = 16 KiB a block -> 4
   auto b = make_native_backend(test::models_dir() + "/tinystories-656k", o);
   auto out = b->generate(story_request(0.0, 100, {0, 1}));
   ASSERT_EQ(out.size(), 2u);
