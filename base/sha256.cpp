@@ -1,6 +1,11 @@
 // SHA-256 implementation (see sha256.hpp).
 #include "base/sha256.hpp"
 
+#include <fstream>
+#include <vector>
+
+#include "base/error.hpp"
+
 #include <cstring>
 
 namespace reval {
@@ -70,6 +75,18 @@ std::string sha256_hex(std::string_view data) {
   Sha256 s;
   s.update(data);
   return s.hex();
+}
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + path);
+  Sha256 h;
+  std::vector<char> buf(1 << 16);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    h.update(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
+  }
+  return h.hex();
 }
 
 }  // namespace reval

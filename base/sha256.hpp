@@ -25,5 +25,7 @@ class Sha256 {
 };
 
 std::string sha256_hex(std::string_view data);
+// SHA-256 of a file's contents, lowercase hex. Throws reval::Error when the file cannot be read.
+std::string sha256_file(const std::string& path);
 
 }  // namespace reval

@@ -10,8 +10,8 @@ std::size_t utf8_decode(std::string_view s, std::size_t i, std::int32_t& cp) {
     cp = c;
     return 1;
   }
-  std::size_t n;
-  unsigned char lo = 0x80, hi = 0xBF;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte (Unicode Table 3-7)
   if (c >= 0xC2 && c <= 0xDF) {
     n = 2;
   } else if (c >= 0xE0 && c <= 0xEF) {
@@ -22,28 +22,22 @@ std::size_t utf8_decode(std::string_view s, std::size_t i, std::int32_t& cp) {
     n = 4;
     if (c == 0xF0) lo = 0x90;
     if (c == 0xF4) hi = 0x8F;
-  } else {
+  }
+  if (n == 0) {
     cp = -1;
     return 1;
   }
-  if (i + n > s.size()) {
-    cp = -1;
-    return 1;
-  }
-  if (b(i + 1) < lo || b(i + 1) > hi) {
-    cp = -1;
-    return 1;
-  }
+  // Length of the longest well-formed prefix: the maximal subpart when the sequence is ill-formed.
+  std::size_t k = 1;
   std::int32_t v = c & (0xFF >> (n + 1));
-  for (std::size_t k = 1; k < n; ++k) {
-    if (k > 1 && (b(i + k) < 0x80 || b(i + k) > 0xBF)) {
-      cp = -1;
-      return 1;
-    }
-    v = (v << 6) | (b(i + k) & 0x3F);
+  while (k < n && i + k < s.size()) {
+    unsigned char d = b(i + k);
+    if (k == 1 ? (d < lo || d > hi) : (d < 0x80 || d > 0xBF)) break;
+    v = (v << 6) | (d & 0x3F);
+    ++k;
   }
-  cp = v;
-  return n;
+  cp = k == n ? v : -1;
+  return k;
 }
 
 void utf8_append(std::string& out, char32_t cp) {

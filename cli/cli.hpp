@@ -7,12 +7,13 @@
 namespace reval::cli {
 
 void add_eval_commands(CLI::App& app, int& status);     // eval, regrade            (cmd_eval.cpp)
-void add_results_commands(CLI::App& app, int& status);  // runs, report, compare    (cmd_results.cpp)
+void add_results_commands(CLI::App& app, int& status);  // runs, report, compare, check (cmd_results.cpp)
 void add_grade_command(CLI::App& app, int& status);     // grade                    (cmd_grade.cpp)
 void add_task_commands(CLI::App& app, int& status);     // tasks, show, data fetch  (cmd_tasks.cpp)
 void add_sandbox_commands(CLI::App& app, int& status);  // sandbox run              (cmd_sandbox.cpp)
 void add_tokenizer_commands(CLI::App& app, int& status); // tokenize               (cmd_tokenizer.cpp)
 void add_chat_commands(CLI::App& app, int& status);     // render-chat            (cmd_chat.cpp)
 void add_engine_commands(CLI::App& app, int& status);   // generate               (cmd_engine.cpp)
+void add_rating_command(CLI::App& app, int& status);    // rating                 (cmd_rating.cpp)
 
 }  // namespace reval::cli

@@ -47,23 +47,25 @@ void add_eval_commands(CLI::App& app, int& status) {
   eval->add_option("--concurrency", opts->concurrency, "Requests in flight (default: the backend's)");
   eval->add_option("--data-dir", opts->data_dir, "Benchmark data folder (default $REVAL_DATA or the user cache)");
   eval->add_option("--prompt-template", opts->prompt_template, "File overriding the tasks' prompt");
-  eval->add_option("--chat-template", opts->chat_template, "File overriding the model's chat template");
-  eval->add_option("--responses", opts->responses, "replay: JSONL of completions");
-  eval->add_option("--base-url", opts->base_url, "openai: server URL")->capture_default_str();
-  eval->add_option("--endpoint", opts->endpoint, "openai: chat | completions")
+  eval->add_flag("--accept-data-release", opts->accept_data_release,
+                 "Evaluate data files whose problem count differs from the official release");
+  eval->add_option("--chat-template", opts->backend_options.chat_template, "File overriding the model's chat template");
+  eval->add_option("--responses", opts->backend_options.replay_file, "replay: JSONL of completions");
+  eval->add_option("--base-url", opts->backend_options.base_url, "openai: server URL")->capture_default_str();
+  eval->add_option("--endpoint", opts->backend_options.endpoint, "openai: chat | completions")
       ->check(CLI::IsMember({"chat", "completions"}))
       ->capture_default_str();
-  eval->add_option("--api-key-env", opts->api_key_env, "openai: environment variable holding the API key")
+  eval->add_option("--api-key-env", opts->backend_options.api_key_env, "openai: environment variable holding the API key")
       ->capture_default_str();
-  eval->add_option("--max-retries", opts->max_retries, "openai: retries per request")->capture_default_str();
-  eval->add_option("--request-timeout", opts->request_timeout_s, "openai: seconds per request")
+  eval->add_option("--max-retries", opts->backend_options.max_retries, "openai: retries per request")->capture_default_str();
+  eval->add_option("--request-timeout", opts->backend_options.timeout_s, "openai: seconds per request")
       ->capture_default_str();
-  eval->add_option("--threads", opts->threads, "native: CPU threads (default: all cores)");
+  eval->add_option("--threads", opts->backend_options.threads, "native: CPU threads (default: all cores)");
   eval->add_option("--kv-memory", opts->kv_memory,
                    "native: KV cache budget, e.g. 4GiB or 512MiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
-  eval->add_option("--hub-url", opts->hub_url,
+  eval->add_option("--hub-url", opts->hub.hub_url,
                    "native: Hugging Face Hub for org/name models (default $HF_ENDPOINT or huggingface.co)");
-  eval->add_option("--revision", opts->revision, "native: hub branch, tag or commit (default main)");
+  eval->add_option("--revision", opts->hub.revision, "native: hub branch, tag or commit (default main)");
   eval->add_flag("!--no-progress", opts->progress, "No progress line on stderr");
   eval->callback([opts, &status] {
     std::signal(SIGINT, on_signal);

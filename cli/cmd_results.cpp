@@ -1,9 +1,11 @@
-// `reval runs`, `reval report` and `reval compare`: parse options and call the results/report.hpp functions.
-// All three read an existing results database; a missing file is an error (never silently created empty).
+// `reval runs`, `reval report`, `reval compare` and `reval check`: parse options and call the results/ functions.
+// All read an existing results database, opened read-only; a missing file is an error (never created empty).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+
+#include <fmt/format.h>
 
 #include "cli/cli.hpp"
 #include "base/error.hpp"
@@ -18,7 +20,10 @@ std::unique_ptr<SampleStore> open_existing(const std::string& db) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(db, ec))
     throw Error(db + ": field 'db': no such results database (create one with `reval eval --db " + db + "`)");
-  return open_sqlite_store(db);
+  StoreOptions o;
+  o.read_only = true;    // reading commands never change the file (and work on read-only media)
+  o.quick_check = true;  // a corrupt file is named as such instead of giving partial numbers
+  return open_sqlite_store(db, o);
 }
 
 void write_output(const std::string& text, const std::string& path) {
@@ -132,6 +137,37 @@ void add_results_commands(CLI::App& app, int& status) {
       auto cmp = compare_runs(*store, o->run_a, o->run_b, o->task, po);
       write_output(format_comparison(cmp), "");
       if (cmp.tasks.empty()) status = 1;
+    });
+  }
+  {
+    auto db = std::make_shared<std::string>("reval.db");
+    auto* cmd = app.add_subcommand("check", "Check a results database: integrity, row counts, orphan rows");
+    cmd->add_option("--db", *db, "SQLite results file")->capture_default_str();
+    cmd->callback([db, &status] {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(*db, ec)) throw Error(*db + ": field 'db': no such results database");
+      StoreOptions o;
+      o.read_only = true;  // no quick_check: this command is how a damaged file is inspected
+      auto store = open_sqlite_store(*db, o);
+      StoreCheck r = store->check();
+      std::string out = fmt::format("database: {}\nschema version: {}\nintegrity:", *db, r.schema_version);
+      for (const auto& line : r.integrity) out += (r.integrity.size() > 1 ? "\n  " : " ") + line;
+      out += "\nrows:";
+      for (const auto& [table, n] : r.rows) out += fmt::format(" {} {}", table, n);
+      out += "\norphan rows:";
+      bool none = true;
+      for (const auto& [kind, n] : r.orphans)
+        if (n != 0) {
+          out += fmt::format("\n  {}: {}", kind, n);
+          none = false;
+        }
+      if (none) out += " none";
+      out += "\n";
+      write_output(out, "");
+      if (!r.ok()) {
+        std::fprintf(stderr, "reval: %s: the database is damaged (see above)\n", db->c_str());
+        status = 1;
+      }
     });
   }
 }

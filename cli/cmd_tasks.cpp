@@ -1,4 +1,4 @@
-// `reval tasks`, `reval show` and `reval data fetch` (see harness/cli.hpp). Each callback only parses options and
+// `reval tasks`, `reval show` and `reval data fetch` (see cli/cli.hpp). Each callback only parses options and
 // calls the tasks library: task_statuses, find_problem, fetch_task_data.
 #include <cstdio>
 #include <iostream>
@@ -87,7 +87,8 @@ void add_task_commands(CLI::App& app, int& status) {
   // reval data fetch TASK...
   struct FetchOpts {
     std::vector<std::string> tasks;
-    std::string data_dir, hub_url, revision;
+    std::string data_dir, hub_url, revision, api_url;
+    std::vector<std::int64_t> contests;
     bool no_verify = false, force = false;
   };
   auto fo = std::make_shared<FetchOpts>();
@@ -100,6 +101,11 @@ void add_task_commands(CLI::App& app, int& status) {
   fetch->add_option("--revision", fo->revision, "Dataset revision (branch, tag or commit) instead of the default");
   fetch->add_flag("--no-verify", fo->no_verify, "Skip the sha256 check");
   fetch->add_flag("--force", fo->force, "Download again even if the files exist");
+  fetch->add_option("--contest", fo->contests,
+                    "codeforces: contest ids whose standings and rating changes to cache (for `reval rating`)")
+      ->delimiter(',');
+  fetch->add_option("--api-url", fo->api_url,
+                    "codeforces: API endpoint (default: $REVAL_CODEFORCES_API, else https://codeforces.com/api)");
   fetch->callback([fo, &status] {
     FetchOptions o;
     o.data_dir = resolve_data_dir(fo->data_dir);
@@ -107,6 +113,15 @@ void add_task_commands(CLI::App& app, int& status) {
     o.revision = fo->revision;
     o.verify = !fo->no_verify;
     o.force = fo->force;
+    if (!fo->contests.empty()) {  // reval data fetch codeforces --contest ID[,ID...]
+      if (fo->tasks != std::vector<std::string>{"codeforces"})
+        throw Error("field 'contest': --contest goes with the task codeforces only");
+      CodeforcesFetchOptions cf;
+      cf.api_url = fo->api_url;
+      for (const auto& r : fetch_codeforces_contests(fo->contests, o, cf))
+        std::cout << fmt::format("codeforces\t{}\t{}\t{}\n", r.dest_path, r.bytes, r.skipped ? "present" : "downloaded");
+      return;
+    }
     for (const auto& t : fo->tasks) {
       auto results = fetch_task_data(t, o);
       for (const auto& r : results)

@@ -1,5 +1,5 @@
 // reval: evaluation harness for reasoning models. Parses the command line and dispatches to the subcommands
-// registered by harness/cmd_*.cpp; every error that reaches here is printed once, as "reval: error: ...".
+// registered by cli/cmd_*.cpp; every error that reaches here is printed once, as "reval: error: ...".
 #include <cstdio>
 #include <exception>
 
@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   reval::cli::add_tokenizer_commands(app, status);
   reval::cli::add_chat_commands(app, status);
   reval::cli::add_engine_commands(app, status);
+  reval::cli::add_rating_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

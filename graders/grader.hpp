@@ -1,6 +1,8 @@
 // The grader interface shared by evaluation, `reval grade` and the RL reward layer. A Grader is immutable after
-// construction and grade() is thread-safe. It never throws for bad model output: unparseable answers are
-// `no_answer` (or compared as strings), and its own failures are `infra_error`.
+// construction and grade() is thread-safe. Bad model output is never an error: unparseable answers are `no_answer`
+// (or compared as strings). A grader throws GradeInputError for an invalid request and may throw anything else for
+// its own failures; callers grade through GraderSet (graders/grading.hpp), the one place where such an exception
+// becomes a verdict.
 #pragma once
 #include <memory>
 #include <string>
@@ -9,14 +11,26 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/error.hpp"
+#include "base/finish_reason.hpp"
 #include "base/verdict.hpp"
 
 namespace reval {
 
+// Thrown by a grader (and by gold_answers) when the request itself is invalid: a field of the wrong type, an
+// unknown mode or checker, no tests. It names the field. GraderSet records it as an input error (GradedSample::
+// input_error), which batch grading reports as a malformed line; any other exception is a failure of the grader.
+class GradeInputError : public Error {
+ public:
+  using Error::Error;
+};
+
+// One sample to grade. Owns its strings, so it can be queued and graded on another thread.
 struct GradeRequest {
-  std::string_view response;                 // the full model output (or a bare answer)
+  std::string response;                      // the full model output (or a bare answer)
   std::vector<std::string> gold;             // acceptable answers; any match counts
   nlohmann::json fields = nlohmann::json::object();  // grader-specific: choices, tests, fn_name, time_limit, ...
+  FinishReason finish = FinishReason::stop;  // how generation ended (`length`: the output was cut off)
 };
 
 class Grader {

@@ -2,15 +2,14 @@
 #include "harness/batch_grade.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
-#include "graders/grader.hpp"
 #include "base/error.hpp"
+#include "base/job_pool.hpp"
 #include "base/jsonl.hpp"
+#include "graders/grading.hpp"
 
 namespace reval {
 
@@ -20,7 +19,6 @@ struct Slot {
   nlohmann::json input;
   std::string error;  // malformed line
   GradeRequest request;
-  std::string response;  // owns the text request.response points into
   nlohmann::json output;
 };
 
@@ -30,31 +28,29 @@ std::string to_request(const nlohmann::json& v, const std::string& grader, Slot&
   auto r = v.find("response");
   if (r == v.end()) return "field 'response': missing";
   if (!r->is_string()) return "field 'response': expected a string";
-  slot.response = r->get<std::string>();
+  slot.request.response = r->get<std::string>();
   auto g = v.find("gold");
-  if (g == v.end() || g->is_null()) {
-    if (grader != "code") return "field 'gold': missing";
-  } else if (g->is_string()) {
-    slot.request.gold.push_back(g->get<std::string>());
-  } else if (g->is_array()) {
-    for (size_t i = 0; i < g->size(); ++i) {
-      if (!(*g)[i].is_string()) return fmt::format("field 'gold[{}]': expected a string", i);
-      slot.request.gold.push_back((*g)[i].get<std::string>());
-    }
-  } else if (g->is_number()) {
-    slot.request.gold.push_back(g->dump());
-  } else {
-    return "field 'gold': expected a string or a list of strings";
+  if ((g == v.end() || g->is_null()) && grader != "code") return "field 'gold': missing";
+  try {
+    if (g != v.end()) slot.request.gold = gold_answers(*g);
+  } catch (const Error& e) {
+    return e.what();
   }
   slot.request.fields = v;
   slot.request.fields.erase("response");
   slot.request.fields.erase("gold");
+  if (auto f = slot.request.fields.find("finish_reason"); f != slot.request.fields.end()) {
+    if (!f->is_string()) return "field 'finish_reason': expected a string (stop, length, ...)";
+    slot.request.finish = finish_reason_from_string(f->get<std::string>());
+    slot.request.fields.erase(f);
+  }
   return "";
 }
 }  // namespace
 
 BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, const BatchGradeOptions& options) {
-  auto grader = make_grader(options.grader, options.grader_options);  // throws for an unknown grader
+  GraderSet graders(options.grader_options);
+  graders.get(options.grader);  // throws for an unknown grader before reading anything
   std::vector<Slot> slots;
   for_each_jsonl(input_text, [&](JsonlLine& line) {
     Slot s;
@@ -68,35 +64,25 @@ BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, co
     slots.push_back(std::move(s));
   });
 
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    for (size_t i; (i = next++) < slots.size();) {
-      Slot& s = slots[i];
-      if (!s.error.empty()) {
-        s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
-        continue;
-      }
-      s.request.response = s.response;
-      GradeResult res;
-      try {
-        res = grader->grade(s.request);
-      } catch (const std::exception& e) {
-        res.verdict = Verdict::infra_error;
-        res.details = {{"error", e.what()}};
-      }
-      s.output = s.input;
-      s.output["verdict"] = to_string(res.verdict);
-      s.output["score"] = res.score;
-      s.output["extracted"] = res.extracted ? nlohmann::json(*res.extracted) : nlohmann::json(nullptr);
-      s.output["details"] = res.details;
+  parallel_for(slots.size(), options.threads, [&](std::size_t i) {
+    Slot& s = slots[i];
+    if (!s.error.empty()) {
+      s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
+      return;
     }
-  };
-  int n = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  n = std::max(1, std::min<int>(n, static_cast<int>(slots.size())));
-  std::vector<std::thread> pool;
-  for (int i = 1; i < n; ++i) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
+    GradedSample graded = graders.grade(options.grader, s.request);
+    if (graded.input_error) {  // the line's fields are wrong (naming the field): reported like a malformed line
+      s.error = *graded.input_error;
+      s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
+      return;
+    }
+    const GradeResult& res = graded.result;
+    s.output = s.input;
+    s.output["verdict"] = to_string(res.verdict);
+    s.output["score"] = res.score;
+    s.output["extracted"] = res.extracted ? nlohmann::json(*res.extracted) : nlohmann::json(nullptr);
+    s.output["details"] = res.details;
+  });
 
   BatchGradeStats stats;
   for (const auto& s : slots) {

@@ -15,10 +15,12 @@
 
 #include <fmt/format.h>
 
-#include "harness/progress.hpp"
-#include "harness/runtime.hpp"
 #include "base/error.hpp"
+#include "base/job_pool.hpp"
 #include "base/jsonl.hpp"
+#include "graders/grading.hpp"
+#include "harness/progress.hpp"
+#include "results/codeforces_rating.hpp"
 #include "results/report.hpp"
 #include "tasks/preset.hpp"
 #include "reval/version.hpp"
@@ -27,58 +29,27 @@ namespace reval {
 
 namespace {
 
-// A fixed pool of threads draining a queue of jobs; wait() returns when every submitted job has run.
-class JobPool {
- public:
-  explicit JobPool(int threads) {
-    for (int i = 0; i < std::max(1, threads); ++i) workers_.emplace_back([this] { loop(); });
-  }
-  ~JobPool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : workers_) t.join();
-  }
-  void submit(std::function<void()> job) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back(std::move(job));
-      ++pending_;
-    }
-    cv_.notify_one();
-  }
-  void wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    idle_.wait(lock, [this] { return pending_ == 0; });
-  }
+// The grading input of a stored sample: the text as stored (sanitised), how generation ended, the problem's gold.
+SampleToGrade sample_to_grade(const nlohmann::json& gold, const nlohmann::json& grading, const SampleRecord& s) {
+  SampleToGrade g;
+  g.response = s.completion;
+  g.gold = gold;
+  g.fields = grading;
+  g.finish = finish_reason_from_string(s.finish_reason);
+  g.generation_error = s.error;
+  return g;
+}
 
- private:
-  void loop() {
-    for (;;) {
-      std::function<void()> job;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return closing_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      job();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) idle_.notify_all();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_, idle_;
-  std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> workers_;
-  std::int64_t pending_ = 0;
-  bool closing_ = false;
-};
-
-int hardware_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+// The one construction of a stored grade row.
+GradeRecord grade_record(std::int64_t run_id, const SampleKey& key, GradedSample graded) {
+  GradeRecord r;
+  r.run_id = run_id;
+  r.key = key;
+  r.grader = std::move(graded.grader);
+  r.grader_version = std::move(graded.grader_version);
+  r.result = std::move(graded.result);
+  return r;
+}
 
 std::string host_name() {
   char buf[256] = {};
@@ -115,39 +86,6 @@ void check_resumable(const RunInfo& stored, const RunInfo& wanted) {
 
 }  // namespace
 
-const Grader& GraderSet::get(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = graders_.find(name);
-  if (it == graders_.end()) it = graders_.emplace(name, make_grader(name, options_)).first;
-  return *it->second;
-}
-
-GradeResult grade_sample(const Grader& grader, const ProblemRecord& problem, const SampleRecord& sample) {
-  GradeResult result;
-  if (!sample.error.empty()) {
-    result.verdict = Verdict::infra_error;
-    result.details = {{"error", sample.error}, {"stage", "generation"}};
-    return result;
-  }
-  GradeRequest request;
-  request.response = sample.completion;
-  if (problem.gold.is_array()) {
-    for (const auto& g : problem.gold) request.gold.push_back(g.is_string() ? g.get<std::string>() : g.dump());
-  } else if (problem.gold.is_string()) {
-    request.gold.push_back(problem.gold.get<std::string>());
-  }
-  request.fields = problem.grading.is_object() ? problem.grading : nlohmann::json::object();
-  request.fields["finish_reason"] = sample.finish_reason;
-  try {
-    result = grader.grade(request);
-  } catch (const std::exception& e) {
-    result = GradeResult{};
-    result.verdict = Verdict::infra_error;
-    result.details = {{"error", e.what()}, {"stage", "grading"}};
-  }
-  return result;
-}
-
 EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int backend_concurrency) {
   EvalPlan plan;
   std::vector<std::pair<std::string, int>> wanted;  // task, k (0 = default)
@@ -181,6 +119,7 @@ EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int b
   LoadOptions load;
   load.data_dir = resolve_data_dir(options.data_dir);
   load.seed = plan.sampling.seed;
+  load.accept_data_release = options.accept_data_release;
   if (!options.prompt_template.empty()) load.prompt_template = options.prompt_template;
   nlohmann::json task_config = nlohmann::json::array();
   for (const auto& [name, preset_k] : wanted) {
@@ -215,7 +154,7 @@ EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int b
                 {"sampling", to_json(plan.sampling)},
                 {"data_dir", load.data_dir},
                 {"prompt_template", options.prompt_template},
-                {"chat_template", options.chat_template},
+                {"chat_template", options.backend_options.chat_template},
                 {"chat_template_id", backend.chat_template_id},
                 {"limit", options.limit}};
   plan.concurrency = options.concurrency > 0 ? options.concurrency : std::max(1, backend_concurrency);
@@ -230,6 +169,8 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   if (auto existing = store.find_run(run.name)) check_resumable(*existing, run);
   run = store.create_or_open_run(run);
   stats.run_id = run.id;
+  // One process per run: a second `reval eval` on the same run is refused instead of generating everything twice.
+  auto lease = store.lease_run(run.id, LeaseOptions{"eval"});
 
   // Problems (idempotent) and what is already there.
   std::vector<ProblemRecord> records;
@@ -241,14 +182,12 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   struct Job {
     const TaskPlan* task;
     const Problem* problem;
-    const ProblemRecord* record;
     std::vector<int> missing;
   };
   std::vector<Job> jobs;
-  size_t rec_index = 0;
   for (const auto& tp : plan.tasks) {
     for (const auto& p : tp.problems) {
-      Job job{&tp, &p, &records[rec_index++], {}};
+      Job job{&tp, &p, {}};
       for (int i = 0; i < tp.samples; ++i) {
         ++stats.expected;
         if (have.count(SampleKey{tp.info.name, p.id, i})) ++stats.already_stored;
@@ -266,18 +205,19 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   for (const auto& s : store.sample_summaries(run.id))
     if (!s.grade && s.error.empty()) ungraded.insert(s.key);
   if (!ungraded.empty()) {
-    std::map<std::pair<std::string, std::string>, const ProblemRecord*> by_id;
-    for (const auto& r : records) by_id[{r.task, r.problem_id}] = &r;
+    std::map<std::pair<std::string, std::string>, const Problem*> by_id;
     std::map<std::string, std::string> grader_of;
-    for (const auto& tp : plan.tasks) grader_of[tp.info.name] = tp.info.grader;
+    for (const auto& tp : plan.tasks) {
+      grader_of[tp.info.name] = tp.info.grader;
+      for (const auto& p : tp.problems) by_id[{p.task, p.id}] = &p;
+    }
     JobPool pool(plan.grading_threads);
     for (const auto& s : store.samples(run.id)) {
       auto p = by_id.find({s.key.task, s.key.problem_id});
       if (!ungraded.count(s.key) || p == by_id.end()) continue;
       pool.submit([&, s, problem = p->second, grader_name = grader_of[s.key.task]] {
-        const Grader& g = graders.get(grader_name);
-        GradeRecord gr{run.id, s.key, std::string(g.name()), std::string(g.version()), grade_sample(g, *problem, s), ""};
-        store.add_grade(gr);
+        store.add_grade(grade_record(run.id, s.key,
+                                     graders.grade(grader_name, sample_to_grade(problem->gold, problem->grading, s))));
         ++graded;
       });
     }
@@ -295,12 +235,30 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   }
   Progress progress(fmt::format("[{}]", run.name), stats.expected, plan.progress);
   progress.add(stats.already_stored);
+  // A failed write (a full disk, a lost file system) stops the run: no new request starts, in-flight work ends,
+  // what can be flushed is, and the error names the database and the cause. Everything written stays; a resume
+  // generates and grades what is missing.
+  std::mutex failure_mu;
+  std::string store_failure;
+  std::atomic<bool> failed{false};
+  auto guarded_write = [&](const std::function<void()>& write) {
+    if (failed.load()) return false;
+    try {
+      write();
+      return true;
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(failure_mu);
+      if (store_failure.empty()) store_failure = e.what();
+      failed = true;
+      return false;
+    }
+  };
   {
     JobPool grading(plan.grading_threads);
     std::atomic<size_t> next{0};
     auto worker = [&] {
       for (;;) {
-        if (stop && stop->load()) return;
+        if ((stop && stop->load()) || failed.load()) return;
         size_t idx = next++;
         if (idx >= jobs.size()) return;
         const Job& job = jobs[idx];
@@ -328,16 +286,15 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
           s.latency_s = c.latency_s;
           s.seed = c.seed;
           s.error = c.error;
-          store.add_sample(s);
+          if (!guarded_write([&] { store.add_sample(s); })) return;
           ++generated;
           if (!c.error.empty()) ++gen_errors;
           progress.add(1, c.completion_tokens);
-          grading.submit([&, s, record = job.record, grader_name = job.task->info.grader] {
-            const Grader& g = graders.get(grader_name);
-            GradeRecord gr{run.id, s.key, std::string(g.name()), std::string(g.version()),
-                           grade_sample(g, *record, s), ""};
-            store.add_grade(gr);
-            ++graded;
+          grading.submit([&, s, problem = job.problem, grader_name = job.task->info.grader] {
+            if (failed.load()) return;
+            GradeRecord g = grade_record(run.id, s.key,
+                                         graders.grade(grader_name, sample_to_grade(problem->gold, problem->grading, s)));
+            if (guarded_write([&] { store.add_grade(g); })) ++graded;
           });
         };
         std::vector<Completion> out;
@@ -362,8 +319,19 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
     for (auto& t : workers) t.join();
     grading.wait();
   }
-  store.flush();
+  try {  // flush what can be flushed, also after a failure (and collect the errors of rows still queued)
+    store.flush();
+  } catch (const std::exception& e) {
+    std::lock_guard<std::mutex> lock(failure_mu);
+    if (store_failure.empty()) store_failure = e.what();
+    failed = true;
+  }
   progress.finish();
+  if (failed.load())
+    throw Error(fmt::format("{}; generation stopped. Everything written before the failure is kept: free space (or "
+                            "fix the file system) and run the same command again to resume",
+                            store_failure));
+  refresh_ratings(store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
   stats.graded = graded.load();
@@ -391,20 +359,21 @@ std::int64_t regrade(const RegradeOptions& options) {
     std::vector<SampleRecord> samples;
     for (auto& s : store->samples(run.id))
       if (problems.count({s.key.task, s.key.problem_id})) samples.push_back(std::move(s));
+    auto lease = store->lease_run(run.id, LeaseOptions{"regrade"});
     Progress progress(fmt::format("[regrade {}]", run.name), static_cast<std::int64_t>(samples.size()),
                       options.progress);
-    JobPool pool(options.threads > 0 ? options.threads : hardware_threads());
+    JobPool pool(options.threads);
     for (const auto& s : samples) {
       const ProblemRecord& p = problems.at({s.key.task, s.key.problem_id});
       pool.submit([&, &s = s, &p = p] {
-        const Grader& g = graders.get(grader_for_task(p.task));
-        store->add_grade(GradeRecord{run.id, s.key, std::string(g.name()), std::string(g.version()),
-                                     grade_sample(g, p, s), ""});
+        store->add_grade(grade_record(run.id, s.key, graders.grade(task_info(p.task).grader,
+                                                                   sample_to_grade(p.gold, p.grading, s))));
         progress.add(1);
       });
     }
     pool.wait();
     progress.finish();
+    refresh_ratings(*store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
     total += static_cast<std::int64_t>(samples.size());
   }
   store->flush();

@@ -18,8 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "graders/grader.hpp"
 #include "model/backend.hpp"
+#include "model/backends.hpp"
+#include "model/hub.hpp"
 #include "results/records.hpp"
 #include "results/store.hpp"
 #include "tasks/task.hpp"
@@ -27,7 +28,7 @@
 namespace reval {
 
 struct EvalOptions {
-  std::string model;                 // model dir, hub id ("org/name[@rev]", native) or served model name
+  std::string model;                 // model dir, hub id ("org/name[@rev]", native) or served model name, as typed
   std::string backend = "native";    // native | openai | replay
   std::vector<std::string> tasks;    // task names; empty with a suite = the suite's tasks
   std::string suite;                 // preset name or file (e.g. "r1"); sets tasks, k, sampling unless overridden
@@ -44,19 +45,14 @@ struct EvalOptions {
   int grading_threads = 0;           // 0 = hardware concurrency
   std::string data_dir;              // see resolve_data_dir()
   std::string prompt_template;       // file overriding the tasks' prompt
-  std::string chat_template;         // file overriding the model's chat template
-  // Backend settings.
-  std::string responses;             // replay: JSONL of completions
-  std::string base_url = "http://127.0.0.1:8000/v1";  // openai
-  std::string endpoint = "chat";     // openai: chat | completions
-  std::string api_key_env = "OPENAI_API_KEY";
-  int max_retries = 5;               // openai: retries per request (429, 5xx, timeouts) with backoff
-  double request_timeout_s = 600;    // openai: read timeout of one request
-  int threads = 0;                   // native: CPU threads (0 = all cores)
+  bool accept_data_release = false;  // evaluate a data file whose problem count differs from the official release
   std::string kv_memory;             // native: KV cache budget, e.g. "4GiB" ("" = min(4 GiB, RAM / 4, 2^20 positions))
-  std::string hub_url;               // native: hub for "org/name" models (empty: $HF_ENDPOINT, else huggingface.co)
-  std::string revision;              // native: hub revision (empty: main; "org/name@rev" takes precedence)
   bool progress = true;              // progress line on stderr
+  // The backend's own settings (model/backends.hpp): replay file, server URL, endpoint, retries, native threads,
+  // chat template, ... `model` above fills backend_options.model (a hub id is resolved to its download first).
+  BackendOptions backend_options;
+  // native: where "org/name" models come from (model/hub.hpp).
+  HubOptions hub;
 };
 
 struct TaskPlan {
@@ -96,20 +92,9 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
 // Opens the store and backend named by the options and runs plan + execute (the `reval eval` command).
 EvalStats run_eval(const EvalOptions& options, const std::atomic<bool>* stop = nullptr);
 
-// Grades one stored sample against its problem. Never throws: grader exceptions become infra_error.
-GradeResult grade_sample(const Grader& grader, const ProblemRecord& problem, const SampleRecord& sample);
-
-// Graders by name, created once and shared by threads (Grader::grade is const and thread-safe).
-class GraderSet {
- public:
-  explicit GraderSet(nlohmann::json options = nlohmann::json::object()) : options_(std::move(options)) {}
-  const Grader& get(const std::string& name);
-
- private:
-  nlohmann::json options_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Grader>> graders_;
-};
+// The backend the options name (native | openai | replay), with a hub id resolved to its cached download first.
+// Throws reval::Error on bad settings.
+std::unique_ptr<Backend> open_backend(const EvalOptions& options);
 
 struct RegradeOptions {
   std::string db;

@@ -1,6 +1,8 @@
 // Shared pieces of the Backend interface.
 #include "model/backend.hpp"
 
+#include "base/hash.hpp"
+
 namespace reval {
 
 nlohmann::json to_json(const SamplingParams& p) {
@@ -8,37 +10,18 @@ nlohmann::json to_json(const SamplingParams& p) {
           {"max_new_tokens", p.max_new_tokens}, {"seed", p.seed}, {"stop", p.stop}};
 }
 
-std::string to_string(FinishReason r) {
-  switch (r) {
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::error: return "error";
-  }
-  return "error";
-}
-
 namespace {
-// 64-bit FNV-1a then a splitmix64 finaliser: cheap, stable across platforms and versions.
-std::uint64_t mix(std::uint64_t h, const std::string& s) {
-  for (unsigned char c : s) { h ^= c; h *= 0x100000001b3ULL; }
-  h ^= 0xff; h *= 0x100000001b3ULL;  // separator so ("ab","c") != ("a","bc")
-  return h;
-}
-std::uint64_t splitmix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+// FNV-1a over the field, then a separator byte so ("ab","c") != ("a","bc").
+std::uint64_t mix(std::uint64_t h, const std::string& s) { return fnv1a64(std::string_view("\xff", 1), fnv1a64(s, h)); }
 }  // namespace
 
 std::uint64_t sample_seed(std::uint64_t run_seed, const std::string& task, const std::string& problem_id,
                           int sample_index) {
-  std::uint64_t h = 0xcbf29ce484222325ULL ^ splitmix(run_seed);
+  std::uint64_t h = kFnv1a64Basis ^ splitmix64_mix(run_seed);
   h = mix(h, task);
   h = mix(h, problem_id);
   h = mix(h, std::to_string(sample_index));
-  return splitmix(h);
+  return splitmix64_mix(h);
 }
 
 }  // namespace reval

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/finish_reason.hpp"
+
 namespace reval {
 
 struct SamplingParams {
@@ -43,8 +45,6 @@ struct GenerationRequest {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-enum class FinishReason { stop, length, error };
-std::string to_string(FinishReason r);
 
 struct Completion {
   int sample_index = 0;

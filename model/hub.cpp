@@ -1,7 +1,6 @@
-// Theory of operation: see hub.hpp. The downloader is the one `reval data fetch` always used (moved here from
-// tasks/fetch.cpp so that model-side downloads do not depend on tasks/); resolve_model_dir() drives it over the
-// file list of a checkpoint and records completion with a marker file written last (via rename, so a marker on
-// disk always describes a finished folder).
+// Theory of operation: see hub.hpp. resolve_model_dir() drives base/http.hpp's downloader over the file list of a
+// checkpoint and records completion with a marker file written last (via rename, so a marker on disk always
+// describes a finished folder).
 #include "model/hub.hpp"
 
 #include <fcntl.h>
@@ -21,46 +20,20 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
-#include "base/sha256.hpp"
 #include "base/error.hpp"
+#include "base/http.hpp"
+#include "base/sha256.hpp"
 
 namespace reval {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kMarker = ".reval-complete";
-
-struct SplitUrl {
-  std::string origin;  // scheme://host[:port]
-  std::string path;    // from the first '/' after the host ("/" when none)
-};
-
-SplitUrl split_url(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos)
-    throw Error(fmt::format("URL '{}' has no scheme (http:// or https://)", url));
-  auto path_start = url.find('/', scheme_end + 3);
-  SplitUrl s;
-  s.origin = std::string(url.substr(0, path_start));
-  s.path = path_start != std::string_view::npos ? std::string(url.substr(path_start)) : std::string(1, '/');
-  return s;
-}
-
-std::string human_bytes(std::uint64_t n) {
-  if (n >= (1u << 20)) return fmt::format("{:.1f} MB", static_cast<double>(n) / (1 << 20));
-  if (n >= 1024) return fmt::format("{:.1f} kB", static_cast<double>(n) / 1024);
-  return fmt::format("{} B", n);
-}
-
 HubLog stderr_log() {
   return [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
 }
 
-std::string env_or(const char* name, const std::string& fallback) {
-  if (const char* v = std::getenv(name); v && *v) return v;
-  return fallback;
-}
+constexpr const char* kMarker = ".reval-complete";
 
 bool id_part_ok(std::string_view s) {
   if (s.empty() || s.size() > 96 || s.front() == '.' || s.front() == '-') return false;
@@ -130,129 +103,6 @@ bool complete_download(const std::string& dir) {
 }
 
 }  // namespace
-
-std::string default_hub_url(const std::string& hub_url) {
-  if (!hub_url.empty()) return hub_url;
-  return env_or("HF_ENDPOINT", "https://huggingface.co");
-}
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read " + path);
-  Sha256 h;
-  std::vector<char> buf(1 << 16);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    h.update(std::string_view(buf.data(), static_cast<size_t>(in.gcount())));
-  }
-  return h.hex();
-}
-
-DownloadResult download_file(const std::string& url, const std::string& dest, const DownloadOptions& o) {
-  HubLog log = o.log ? o.log : stderr_log();
-  std::string label = o.label.empty() ? dest : o.label;
-  if (dest.empty()) throw Error(fmt::format("download {}: no destination given", url));
-  DownloadResult result;
-  std::string part = dest + ".part";
-  std::error_code ec;
-  fs::path parent = fs::path(dest).parent_path();
-  if (!parent.empty()) {
-    fs::create_directories(parent, ec);
-    if (ec) throw Error(fmt::format("cannot create {}: {}", parent.string(), ec.message()));
-  }
-  SplitUrl target = split_url(url);
-  std::string token = o.token.empty() ? env_or("HF_TOKEN", "") : o.token;
-
-  int attempts = std::max(1, o.max_attempts);
-  for (int attempt = 1;; ++attempt) {
-    std::uint64_t offset = fs::is_regular_file(part, ec) ? fs::file_size(part, ec) : 0;
-    if (ec) offset = 0;
-    httplib::Client cli(target.origin);
-    cli.set_follow_location(true);
-    cli.set_connection_timeout(30, 0);
-    cli.set_read_timeout(120, 0);
-    httplib::Headers headers;
-    if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
-    if (offset > 0) headers.emplace("Range", fmt::format("bytes={}-", offset));
-
-    std::ofstream out;
-    std::uint64_t received = offset, total = 0, next_report = 0;
-    int status = 0;
-    std::string fatal;
-    auto on_response = [&](const httplib::Response& res) {
-      status = res.status;
-      if (res.status == 206 && offset > 0) {
-        ++result.resumes;
-        out.open(part, std::ios::binary | std::ios::app);
-        log(fmt::format("{}: resuming at {}", label, human_bytes(offset)));
-      } else if (res.status == 200) {
-        received = 0;
-        out.open(part, std::ios::binary | std::ios::trunc);
-      } else {
-        return false;
-      }
-      if (!out) {
-        fatal = "cannot write " + part;
-        return false;
-      }
-      if (res.has_header("Content-Length")) {
-        try {
-          total = received + std::stoull(res.get_header_value("Content-Length"));
-        } catch (const std::exception&) {
-          total = 0;  // unparsable length: accept whatever arrives
-        }
-      }
-      return true;
-    };
-    auto on_data = [&](const char* data, size_t n) {
-      out.write(data, static_cast<std::streamsize>(n));
-      if (!out) {
-        fatal = "cannot write " + part;
-        return false;
-      }
-      received += n;
-      if (received >= next_report) {
-        log(total ? fmt::format("{}: {} / {}", label, human_bytes(received), human_bytes(total))
-                  : fmt::format("{}: {}", label, human_bytes(received)));
-        next_report = received + std::max<std::uint64_t>(total / 10, 1 << 20);
-      }
-      return true;
-    };
-    auto res = cli.Get(target.path, headers, on_response, on_data);
-    out.close();
-    if (!fatal.empty()) throw Error(fatal);
-    if (status == 404 && o.missing_ok) {
-      result.missing = true;
-      return result;
-    }
-    if (status == 416) {  // our .part is longer than the file: start over
-      fs::remove(part, ec);
-    } else if (status != 0 && status != 200 && status != 206) {
-      std::string hint = (status == 401 || status == 403) ? " (gated or private: set HF_TOKEN)" : "";
-      throw Error(fmt::format("fetch {}: HTTP {}{}", url, status, hint));
-    } else if (res && (total == 0 || received == total)) {
-      break;  // complete
-    }
-    std::string why = res ? fmt::format("short body ({} of {})", human_bytes(received), human_bytes(total))
-                          : httplib::to_string(res.error());
-    if (attempt >= attempts)
-      throw Error(fmt::format("fetch {}: giving up after {} attempts: {} (partial data kept in {}; run again to resume)",
-                              url, attempts, why, part));
-    log(fmt::format("{}: transfer interrupted ({}); retrying ({}/{})", label, why, attempt + 1, attempts));
-  }
-
-  result.bytes = fs::file_size(part, ec);
-  if (!o.sha256.empty() || o.compute_sha256) result.sha256 = sha256_file(part);
-  if (!o.sha256.empty() && result.sha256 != o.sha256) {
-    fs::remove(part, ec);
-    throw Error(fmt::format("fetch {}: sha256 mismatch: expected {}, got {} (download discarded)", url, o.sha256,
-                            result.sha256));
-  }
-  fs::rename(part, dest, ec);
-  if (ec) throw Error(fmt::format("cannot move {} to {}: {}", part, dest, ec.message()));
-  log(fmt::format("{}: done, {}{}", label, human_bytes(result.bytes), o.sha256.empty() ? "" : " (sha256 verified)"));
-  return result;
-}
 
 bool parse_hub_model_id(std::string_view s, HubModelId* out) {
   HubModelId id;

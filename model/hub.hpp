@@ -1,16 +1,7 @@
-// Hugging Face Hub downloads: one resumable, checked HTTP downloader (used by the model cache below and by
-// `reval data fetch` in tasks/fetch.cpp), and resolve_model_dir(), which turns "org/name[@revision]" into a local
-// checkpoint folder in the user cache.
+// Hugging Face Hub models: resolve_model_dir() turns "org/name[@revision]" into a local checkpoint folder in the
+// user cache, downloading with base/http.hpp's resumable, checked downloader.
 //
 // Theory of operation.
-// download_file() streams one URL into DEST.part. If a .part file exists (an earlier attempt or process was
-// interrupted) the request carries "Range: bytes=N-"; a 206 reply is appended, a 200 reply (server ignored the
-// range) restarts the file, a 416 (the .part is longer than the file) discards it. A dropped connection or a short
-// body (fewer bytes than Content-Length) triggers another attempt that resumes the same way, up to max_attempts.
-// HTTP errors (404, 401, ...) fail at once, without retries. Redirects (the hub sends files to its CDN) are followed.
-// Once complete the size is checked against the server's length, the sha256 against the expected digest (when
-// given), and the .part file is renamed over DEST, so DEST only ever holds a complete, verified file.
-//
 // resolve_model_dir() returns an existing directory unchanged. Otherwise, if the argument is a hub id, it fills
 // CACHE/models/<org>--<name>/<revision>/ with the checkpoint files (config.json required; generation_config.json,
 // tokenizer.json, tokenizer_config.json, chat_template.jinja optional, a 404 is fine; then every shard named by
@@ -25,36 +16,12 @@
 #include <string>
 #include <string_view>
 
+#include "base/http.hpp"
+
 namespace reval {
 
-using HubLog = std::function<void(const std::string&)>;
+using HubLog = DownloadLog;
 
-struct DownloadOptions {
-  std::string label;              // name used in progress lines and errors (default: the destination path)
-  std::string token;              // bearer token; empty: $HF_TOKEN
-  std::string sha256;             // expected lowercase hex digest; empty: not checked
-  bool compute_sha256 = false;    // report the digest even when none is expected
-  bool missing_ok = false;        // a 404 returns {missing = true} instead of throwing
-  int max_attempts = 5;           // a dropped connection resumes from the .part file up to this many times
-  HubLog log;                     // progress and notes, one line each; default: stderr
-};
-
-struct DownloadResult {
-  std::uint64_t bytes = 0;
-  int resumes = 0;                // how many times a Range request continued a partial download
-  std::string sha256;             // digest of the file (when expected or compute_sha256)
-  bool missing = false;           // 404 with missing_ok: nothing was written
-};
-
-// Downloads URL ("http[s]://host[:port]/path") into DEST via DEST.part; see the theory of operation. Creates DEST's
-// parent folders. Throws reval::Error naming the URL on HTTP errors, after max_attempts dropped transfers (the
-// .part is kept for a later resume) and on a checksum mismatch (the download is discarded).
-DownloadResult download_file(const std::string& url, const std::string& dest, const DownloadOptions& options);
-
-// The hub base URL: `hub_url` when set, else $HF_ENDPOINT, else https://huggingface.co.
-std::string default_hub_url(const std::string& hub_url = {});
-// SHA-256 of a file's contents, lowercase hex.
-std::string sha256_file(const std::string& path);
 
 struct HubOptions {
   std::string hub_url;            // empty: $HF_ENDPOINT, else https://huggingface.co

@@ -1,5 +1,6 @@
 // The data model stored for every evaluation: a run (with full provenance), its problems, one sample per
-// generated completion, and grades (one per sample and grader version; re-grading adds newer rows).
+// generated completion, grades (one per sample and grader version; re-grading adds newer rows) and ratings
+// (Codeforces-style Elo ratings derived from the grades; recomputed, never accumulated).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -63,6 +64,25 @@ struct GradeRecord {
   std::string grader_version;
   GradeResult result;
   std::string created_at;               // set by the store
+};
+
+// A Codeforces-style rating of a run (results/codeforces_rating.hpp computes it). Keyed by (run, task, method,
+// params): params is the request (attempts allowed, contests, ...), so recomputing it with new grades replaces the
+// row. Numbers that do not exist are NaN (stored as NULL); open interval ends are +-infinity.
+struct RatingRecord {
+  std::int64_t run_id = 0;
+  std::string task = "codeforces";
+  std::string method;            // "standings" (CodeElo's method) | "problems" (MLE from problem ratings)
+  nlohmann::json params = nlohmann::json::object();  // the request; part of the key
+  double rating = 0.0;           // standings: mean of the contest ratings; problems: the MLE (a bound if censored)
+  double se = 0.0;               // standard error
+  double ci_lo = 0.0, ci_hi = 0.0;  // confidence interval (bootstrap over contests / profile likelihood)
+  double percentile = 0.0;       // % of `population` rated below `rating`; NaN without a distribution
+  std::string population;        // who the percentile is among
+  int used = 0;                  // contests (standings) or problems (problems method) that entered the rating
+  int skipped = 0;               // contests or problems left out (reasons in details.skipped)
+  nlohmann::json details = nlohmann::json::object();  // per-contest / per-problem breakdown, skipped, notes
+  std::string computed_at;       // set by the store
 };
 
 }  // namespace reval

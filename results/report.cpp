@@ -5,7 +5,9 @@
 // resulting TaskSummary rows: a small TextTable serves both Markdown and the aligned terminal tables; CSV and JSON
 // carry raw fractions (NaN/undefined -> empty cell / null); HTML is one self-contained page (inline CSS, no
 // scripts) with a provenance table, the leaderboard and, per task, an SVG chart of pass@k against k (log2 axis)
-// with one line per run.
+// with one line per run. Stored ratings (report_ratings(): one per run, task and method) get their own table in
+// Markdown/HTML, per-method columns in CSV and a "ratings" list in JSON; the percentile is always printed with its
+// population.
 #include "results/report.hpp"
 
 #include <algorithm>
@@ -17,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "results/codeforces_rating.hpp"
+#include "results/rating.hpp"
 #include "reval/version.hpp"
 
 namespace reval {
@@ -184,12 +188,24 @@ std::string cons_cell(const TaskSummary& r) {
   return fmt::format("{} (@{}, {} tie{})", pct(c.value.mean), c.k, c.ties, c.ties == 1 ? "" : "s");
 }
 
+// A result computed without every sample: some are still ungraded or failed for infra reasons (left out of the
+// denominators). Marked with "*" in the tables and "partial": true in JSON/CSV, so a partial number is never read
+// as a final one.
+bool partial(const TaskMetrics& m) { return m.ungraded > 0 || m.infra_errors > 0; }
+constexpr const char* kPartialNote =
+    "* partial: some samples are ungraded or infra errors and are left out; pass@1 is over the scored samples only "
+    "(resume or `reval regrade` to complete it).";
+
+bool any_partial(const Leaderboard& b) {
+  return std::any_of(b.rows.begin(), b.rows.end(), [](const TaskSummary& r) { return partial(r.metrics); });
+}
+
 TextTable leaderboard_table(const Leaderboard& b) {
   TextTable t;
   auto ks = all_ks(b.rows);
-  t.header = {"run", "task", "problems", "samples", "infra errors",
+  t.header = {"run", "task", "problems", "samples", "infra errors", "ungraded",
               "pass@1 ± SE", fmt::format("{:.0f}% CI", 100 * b.confidence), "cons@k"};
-  t.right = {false, false, true, true, true, true, true, true};
+  t.right = {false, false, true, true, true, true, true, true, true};
   for (int k : ks) {
     if (k == 1) continue;
     t.header.push_back(fmt::format("pass@{}", k));
@@ -202,7 +218,8 @@ TextTable leaderboard_table(const Leaderboard& b) {
                                     std::to_string(m.problems),
                                     std::to_string(m.samples),
                                     std::to_string(m.infra_errors),
-                                    pct_se(m.pass1),
+                                    std::to_string(m.ungraded),
+                                    pct_se(m.pass1) + (partial(m) ? " *" : ""),
                                     pct_ci(m.pass1),
                                     cons_cell(r)};
     for (int k : ks) {
@@ -214,6 +231,55 @@ TextTable leaderboard_table(const Leaderboard& b) {
   }
   return t;
 }
+
+// ---- ratings ----
+
+std::string rating_ci(const RatingRecord& r) {
+  if (!finite(r.rating) || (!finite(r.ci_lo) && !finite(r.ci_hi))) return "-";
+  auto end = [](double v, const char* inf) { return finite(v) ? fmt::format("{:.0f}", v) : std::string(inf); };
+  if (r.method == "standings" && r.used < 2) return "-";
+  return fmt::format("[{}, {}]", end(r.ci_lo, "-inf"), end(r.ci_hi, "+inf"));
+}
+
+std::string censoring(const RatingRecord& r) {
+  return r.details.contains("mle") && r.details["mle"].is_object() ? r.details["mle"].value("censored", "none")
+                                                                    : std::string("none");
+}
+
+std::string method_label(const std::string& m) {
+  return m == "standings" ? "standings (CodeElo)" : m == "problems" ? "problem ratings (MLE)" : m;
+}
+
+std::string used_cell(const RatingRecord& r) {
+  return fmt::format("{} {} used, {} skipped", r.used, r.method == "standings" ? "contests" : "problems", r.skipped);
+}
+
+std::string run_name_of(const Leaderboard& b, std::int64_t id) {
+  for (const auto& r : b.runs)
+    if (r.id == id) return r.name;
+  return std::to_string(id);
+}
+
+TextTable ratings_table(const Leaderboard& b) {
+  TextTable t;
+  t.header = {"run", "task", "method", "attempts", "rating ± SE", fmt::format("{:.0f}% CI", 100 * b.confidence),
+              "percentile (population)", "used / skipped"};
+  t.right = {false, false, false, true, true, true, false, false};
+  for (const auto& r : b.ratings) {
+    t.header[5] = fmt::format("{:.0f}% CI", 100 * r.params.value("confidence", b.confidence));
+    t.rows.push_back({run_name_of(b, r.run_id), r.task, method_label(r.method),
+                      std::to_string(r.params.value("attempts", 0)), format_rating_value(r), rating_ci(r),
+                      format_percentile(r), used_cell(r)});
+  }
+  return t;
+}
+
+constexpr const char* kRatingNote =
+    "Ratings are on the Codeforces scale. standings: CodeElo's method, the mean over contests of the rating at which "
+    "the model's expected place among the contest's rated participants equals its place (± standard error over "
+    "contests). problem ratings: the maximum-likelihood Elo rating given which rated problems were solved (± "
+    "standard error; profile-likelihood interval). A problem counts as solved when one of its first `attempts` "
+    "graded samples passed. The percentile is the share of the named population rated below the rating.";
 
 std::string render_md(const Leaderboard& b) {
   std::string out = "# reval leaderboard\n\n";
@@ -231,7 +297,7 @@ std::string render_md(const Leaderboard& b) {
       for (const auto& t : b.tasks) {
         auto it = std::find_if(b.rows.begin(), b.rows.end(),
                                [&](const TaskSummary& r) { return r.run_id == run.id && r.task == t; });
-        row.push_back(it == b.rows.end() ? "-" : pct(it->metrics.pass1.mean));
+        row.push_back(it == b.rows.end() ? "-" : pct(it->metrics.pass1.mean) + (partial(it->metrics) ? " *" : ""));
       }
       o.rows.push_back(std::move(row));
     }
@@ -241,6 +307,11 @@ std::string render_md(const Leaderboard& b) {
   out += "\nValues in %. pass@1 is the mean over each problem's samples, then over problems; the interval is a "
          "percentile bootstrap over problems. cons@k is the majority vote over the first k samples (ties: earliest "
          "answer; the number of tied votes is shown). Infra errors are excluded from every denominator.\n";
+  if (any_partial(b)) out += std::string("\n") + kPartialNote + "\n";
+  if (!b.ratings.empty()) {
+    out += "\n## Codeforces ratings\n\n" + ratings_table(b).markdown();
+    out += std::string("\n") + kRatingNote + "\n";
+  }
   return out;
 }
 
@@ -250,7 +321,17 @@ std::string render_csv(const Leaderboard& b) {
                                      "infra_errors", "ungraded", "n", "pass@1", "pass@1_se", "pass@1_ci_lo",
                                      "pass@1_ci_hi", "cons_k", "cons", "cons_ci_lo", "cons_ci_hi", "cons_ties"};
   for (int k : ks) header.push_back(fmt::format("pass@{}", k) + (k == 1 ? "_unbiased" : ""));
-  header.insert(header.end(), {"truncated", "mean_completion_tokens", "mean_latency_s"});
+  header.insert(header.end(), {"truncated", "mean_completion_tokens", "mean_latency_s", "partial"});
+  // Rating columns (only when some run has a rating): per method, on the row of the rated task.
+  const std::vector<std::string> methods = {"standings", "problems"};
+  bool with_ratings = !b.ratings.empty();
+  if (with_ratings) {
+    for (const auto& m : methods)
+      for (const char* f : {"rating", "rating_se", "rating_ci_lo", "rating_ci_hi", "percentile", "attempts", "used",
+                            "skipped"})
+        header.push_back(m + "_" + f);
+    header.push_back("percentile_population");
+  }
   std::string out;
   for (size_t i = 0; i < header.size(); ++i) out.append(i ? "," : "").append(csv_cell(header[i]));
   out += "\n";
@@ -282,7 +363,25 @@ std::string render_csv(const Leaderboard& b) {
       const auto* p = find_k(r, k);
       c.push_back(p ? csv_num(p->value) : "");
     }
-    c.insert(c.end(), {std::to_string(r.truncated), csv_num(r.mean_completion_tokens), csv_num(r.mean_latency_s)});
+    c.insert(c.end(), {std::to_string(r.truncated), csv_num(r.mean_completion_tokens), csv_num(r.mean_latency_s),
+                       partial(m) ? "true" : "false"});
+    if (with_ratings) {
+      std::string population;
+      for (const auto& m : methods) {
+        auto it = std::find_if(b.ratings.begin(), b.ratings.end(), [&](const RatingRecord& x) {
+          return x.run_id == r.run_id && x.task == r.task && x.method == m;
+        });
+        if (it == b.ratings.end()) {
+          c.insert(c.end(), 8, "");
+          continue;
+        }
+        c.insert(c.end(), {csv_num(it->rating), csv_num(it->se), csv_num(it->ci_lo), csv_num(it->ci_hi),
+                           csv_num(it->percentile), std::to_string(it->params.value("attempts", 0)),
+                           std::to_string(it->used), std::to_string(it->skipped)});
+        if (population.empty() && finite(it->percentile)) population = it->population;
+      }
+      c.push_back(population);
+    }
     for (size_t i = 0; i < c.size(); ++i) out.append(i ? "," : "").append(csv_cell(c[i]));
     out += "\n";
   }
@@ -328,6 +427,7 @@ std::string render_json(const Leaderboard& b) {
                           {"scored", m.scored},
                           {"infra_errors", m.infra_errors},
                           {"ungraded", m.ungraded},
+                          {"partial", partial(m)},
                           {"n", m.max_samples},
                           {"n_min", m.min_samples},
                           {"pass@1", num(m.problems ? m.pass1.mean : NAN)},
@@ -350,6 +450,27 @@ std::string render_json(const Leaderboard& b) {
       row["cons"] = nullptr;
     }
     j["results"].push_back(std::move(row));
+  }
+  j["ratings"] = nlohmann::json::array();
+  for (const auto& r : b.ratings) {
+    nlohmann::json skipped = r.details.value("skipped", nlohmann::json::array());
+    j["ratings"].push_back({{"run", run_name_of(b, r.run_id)},
+                            {"run_id", r.run_id},
+                            {"task", r.task},
+                            {"method", r.method},
+                            {"params", r.params},
+                            {"rating", num(r.rating)},
+                            {"se", num(r.se)},
+                            {"ci_lo", finite(r.ci_lo) ? nlohmann::json(r.ci_lo) : nlohmann::json(nullptr)},
+                            {"ci_hi", finite(r.ci_hi) ? nlohmann::json(r.ci_hi) : nlohmann::json(nullptr)},
+                            {"censored", censoring(r)},
+                            {"percentile", num(r.percentile)},
+                            {"population", r.population},
+                            {"used", r.used},
+                            {"skipped", r.skipped},
+                            {"skipped_reasons", skipped},
+                            {"notes", r.details.value("notes", nlohmann::json::array())},
+                            {"computed_at", r.computed_at}});
   }
   return j.dump(2) + "\n";
 }
@@ -439,12 +560,28 @@ std::string render_html(const Leaderboard& b) {
              "</td>";
     out += "</tr>\n";
   }
-  out += "</table>\n<h2>pass@k curves</h2>\n";
+  out += "</table>\n";
+  if (!b.ratings.empty()) {
+    TextTable rt = ratings_table(b);
+    out += "<h2>Codeforces ratings</h2>\n<table>\n<tr>";
+    for (const auto& h : rt.header) out += "<th>" + html_escape(h) + "</th>";
+    out += "</tr>\n";
+    for (const auto& row : rt.rows) {
+      out += "<tr>";
+      for (size_t i = 0; i < row.size(); ++i)
+        out += std::string(i < rt.right.size() && rt.right[i] ? "<td class=\"n\">" : "<td>") + html_escape(row[i]) +
+               "</td>";
+      out += "</tr>\n";
+    }
+    out += "</table>\n<p>" + html_escape(kRatingNote) + "</p>\n";
+  }
+  out += "<h2>pass@k curves</h2>\n";
   for (const auto& task : b.tasks) {
     out += "<figure>\n<figcaption>" + html_escape(task) + "</figcaption>\n";
     out += pass_at_k_svg(b, task);
     out += "</figure>\n";
   }
+  if (any_partial(b)) out += std::string("<p>") + html_escape(kPartialNote) + "</p>\n";
   out += fmt::format(
       "<p>pass@1: mean over each problem's samples, then over problems; interval: {:.0f}% percentile bootstrap over "
       "problems. Infra errors are excluded from every denominator. Generated by reval {}.</p>\n</body>\n</html>\n",
@@ -522,12 +659,16 @@ std::string format_run_summary(const std::vector<TaskSummary>& summaries) {
       if (p.k == 1) continue;
       pk.append(pk.empty() ? "" : " ").append(fmt::format("@{}={}", p.k, pct(p.value)));
     }
-    t.rows.push_back({s.task, std::to_string(m.problems), std::to_string(m.samples), pct_se(m.pass1),
+    t.rows.push_back({s.task, std::to_string(m.problems), std::to_string(m.samples),
+                      pct_se(m.pass1) + (partial(m) ? " *" : ""),
                       pct_ci(m.pass1), cons_cell(s), pk.empty() ? "-" : pk, std::to_string(m.infra_errors),
                       std::to_string(m.ungraded), std::to_string(s.truncated),
                       finite(s.mean_completion_tokens) ? fmt::format("{:.0f}", s.mean_completion_tokens) : "-"});
   }
-  return t.plain();
+  std::string out = t.plain();
+  if (std::any_of(summaries.begin(), summaries.end(), [](const TaskSummary& s) { return partial(s.metrics); }))
+    out += std::string(kPartialNote) + "\n";
+  return out;
 }
 
 std::string format_run_summary(SampleStore& store, std::int64_t run_id, const MetricsOptions& options) {
@@ -536,7 +677,11 @@ std::string format_run_summary(SampleStore& store, std::int64_t run_id, const Me
   auto summaries = summarize_run(store, run_id, options);
   std::string out = fmt::format("run {} ({}, model {})\n", run->id, run->name, run->model);
   if (summaries.empty()) return out + "no samples\n";
-  return out + format_run_summary(summaries);
+  out += format_run_summary(summaries);
+  for (const auto& r : report_ratings(store.ratings(run_id)))
+    out += fmt::format("{} rating by {}, attempts <= {}: {}; percentile {}; {}\n", r.task, method_label(r.method),
+                       r.params.value("attempts", 0), format_rating_value(r), format_percentile(r), used_cell(r));
+  return out;
 }
 
 Leaderboard build_leaderboard(SampleStore& store, const ReportOptions& options) {
@@ -559,6 +704,8 @@ Leaderboard build_leaderboard(SampleStore& store, const ReportOptions& options) 
     }
   }
   b.tasks.assign(tasks.begin(), tasks.end());
+  for (const auto& run : b.runs)
+    for (auto& r : report_ratings(store.ratings(run.id, options.task))) b.ratings.push_back(std::move(r));
   return b;
 }
 
@@ -641,6 +788,49 @@ RunComparison compare_runs(SampleStore& store, const std::string& run_a, const s
     tc.result = paired_compare(va, vb, options);
     c.tasks.push_back(std::move(tc));
   }
+  auto ra = report_ratings(store.ratings(c.a.id, task)), rb = report_ratings(store.ratings(c.b.id, task));
+  for (const auto& x : ra)
+    for (const auto& y : rb) {
+      if (x.task != y.task || x.method != y.method) continue;
+      RatingComparison rc;
+      rc.task = x.task;
+      rc.method = x.method;
+      rc.a = x;
+      rc.b = y;
+      rc.same_params = x.params == y.params;
+      rc.diff = x.rating - y.rating;
+      rc.se = rc.ci_lo = rc.ci_hi = rc.p_value = rc.paired_diff = NAN;
+      if (x.method == "standings") {
+        std::map<std::int64_t, double> by_contest;
+        for (const auto& ct : x.details.value("contests", nlohmann::json::array()))
+          by_contest[ct.value("id", std::int64_t{0})] = ct.value("rating", 0.0);
+        std::vector<double> va, vb;
+        for (const auto& ct : y.details.value("contests", nlohmann::json::array())) {
+          auto it = by_contest.find(ct.value("id", std::int64_t{0}));
+          if (it == by_contest.end()) continue;
+          va.push_back(it->second);
+          vb.push_back(ct.value("rating", 0.0));
+        }
+        rc.common_contests = static_cast<int>(va.size());
+        if (!va.empty()) {
+          PairedComparison pc = paired_compare(va, vb, options);
+          rc.paired_diff = pc.diff;
+          rc.se = pc.se;
+          if (pc.problems >= 2) {
+            rc.ci_lo = pc.ci_lo;
+            rc.ci_hi = pc.ci_hi;
+          }
+          rc.p_value = pc.p_value;
+        }
+      } else if (finite(x.se) && finite(y.se) && finite(rc.diff)) {
+        rc.se = std::hypot(x.se, y.se);
+        double z = normal_quantile(0.5 + 0.5 * c.confidence);
+        rc.ci_lo = rc.diff - z * rc.se;
+        rc.ci_hi = rc.diff + z * rc.se;
+        rc.p_value = std::erfc(std::fabs(rc.diff / rc.se) / std::sqrt(2.0));
+      }
+      c.ratings.push_back(std::move(rc));
+    }
   return c;
 }
 
@@ -670,6 +860,46 @@ std::string format_comparison(const RunComparison& cmp) {
   }
   out += "\nPaired over problems scored by both runs. CI: paired percentile bootstrap over problems. p-value: "
          "two-sided paired sign-flip permutation test on the per-problem pass@1 differences.\n";
+  if (!cmp.ratings.empty()) {
+    TextTable r;
+    r.header = {"task", "method", "A rating", "B rating", "A-B", "SE", fmt::format("{:.0f}% CI", 100 * cmp.confidence),
+                "p-value", "basis"};
+    r.right = {false, false, true, true, true, true, true, true, false};
+    bool differing = false;
+    for (const auto& rc : cmp.ratings) {
+      std::string basis;
+      if (rc.method == "standings")
+        basis = rc.common_contests > 0
+                    ? fmt::format("paired over {} common contest{} (their mean A-B {:+.0f})", rc.common_contests,
+                                  rc.common_contests == 1 ? "" : "s", rc.paired_diff)
+                    : "no common contest";
+      else
+        basis = finite(rc.se) ? "independent estimates" : "censored: no standard error";
+      if (!rc.same_params) {
+        basis += "; parameters differ";
+        differing = true;
+      }
+      r.rows.push_back({rc.task, method_label(rc.method), format_rating_value(rc.a), format_rating_value(rc.b),
+                        finite(rc.diff) ? fmt::format("{:+.0f}", rc.diff) : "-",
+                        finite(rc.se) ? fmt::format("{:.0f}", rc.se) : "-",
+                        finite(rc.ci_lo) ? fmt::format("[{:+.0f}, {:+.0f}]", rc.ci_lo, rc.ci_hi) : "-",
+                        finite(rc.p_value) ? fmt::format("{:.4f}", rc.p_value) : "-", basis});
+    }
+    out += "\nCodeforces ratings\n" + r.plain();
+    for (const auto& rc : cmp.ratings) {
+      if (finite(rc.a.percentile) && finite(rc.b.percentile) && rc.a.population == rc.b.population &&
+          censoring(rc.a) == "none" && censoring(rc.b) == "none")
+        out += fmt::format("percentile ({}): A {:.1f} %, B {:.1f} % of {}\n", rc.method, rc.a.percentile,
+                           rc.b.percentile, rc.a.population);
+      else
+        out += fmt::format("percentile ({}): A {}; B {}\n", rc.method, format_percentile(rc.a),
+                           format_percentile(rc.b));
+    }
+    out += "Standings ratings: paired over the contests both runs were rated on (their SE, paired bootstrap CI and "
+           "sign-flip p-value). Problem-rating MLEs: independent estimates, SE = sqrt(SE_A² + SE_B²), normal "
+           "interval.\n";
+    if (differing) out += "Some ratings were computed with different parameters (attempts, contests): compare with care.\n";
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Reports over a SampleStore: per-run task summaries (printed by `reval eval` after a run), the leaderboard of
 // runs x tasks exported as Markdown, CSV, JSON or self-contained HTML (with pass@k curves drawn as inline SVG),
-// the `reval runs` table and paired run comparisons (`reval compare`).
+// the `reval runs` table and paired run comparisons (`reval compare`). Stored Codeforces ratings
+// (results/codeforces_rating.hpp) appear beside the codeforces task in every format and in comparisons.
 //
 // Everything is computed from SampleStore::sample_summaries (samples joined with their newest grade; completion
 // text is never read), turned into metrics by results/metrics.hpp: a failed generation or an infra_error grade is
@@ -52,6 +53,7 @@ struct Leaderboard {
   std::vector<RunInfo> runs;        // in report order
   std::vector<std::string> tasks;   // sorted union of the runs' tasks
   std::vector<TaskSummary> rows;    // one per (run, task) that has samples; run order, then task
+  std::vector<RatingRecord> ratings;  // stored ratings shown per run (report_ratings()): run order, task, method
   double confidence = 0.95;
 };
 
@@ -68,10 +70,24 @@ struct TaskComparison {
   int only_b = 0;
 };
 
+// Ratings of the two runs by the same method. Standings ratings are compared paired over the contests both runs
+// were rated on (paired_compare of the contest ratings); problem-rating MLEs as independent estimates
+// (difference ± sqrt(se_a² + se_b²), normal interval and two-sided p-value).
+struct RatingComparison {
+  std::string task, method;
+  RatingRecord a, b;
+  bool same_params = true;  // both were computed with the same attempts / contests / ...
+  double diff = 0.0;        // a.rating - b.rating (NaN when either has no rating)
+  double se = 0.0, ci_lo = 0.0, ci_hi = 0.0, p_value = 0.0;  // NaN when not computable
+  int common_contests = 0;  // standings: contests rated for both runs (the paired basis)
+  double paired_diff = 0.0; // standings: mean difference over the common contests
+};
+
 struct RunComparison {
   RunInfo a, b;
   std::vector<TaskComparison> tasks;   // tasks both runs scored, sorted; "all tasks" pooling is not done
   std::vector<std::string> skipped;    // tasks present in only one run, or with no common scored problem
+  std::vector<RatingComparison> ratings;  // methods rated for both runs (report_ratings() of each)
   double confidence = 0.95;
 };
 

@@ -18,6 +18,12 @@
 namespace reval {
 
 struct StoreOptions {
+  // Reading commands (runs, report, compare, check) open the file read-only: nothing is created, migrated or
+  // switched to WAL, and a file on a read-only file system (or without write permission) is read as it is.
+  bool read_only = false;
+  // Run SQLite's quick_check when opening (eval start, reports): a corrupt file is refused, naming the corruption.
+  bool quick_check = false;
+  std::string vfs;               // SQLite VFS name ("" = the default); tests register one that injects faults
   int page_size = 8192;          // bytes; applied when the file is created
   int batch_rows = 1000;         // most rows per write transaction
   bool synchronous_full = false; // synchronous=NORMAL (default, durable in WAL across process crashes) or FULL
@@ -27,7 +33,7 @@ struct StoreOptions {
 
 // The schema version this build writes (PRAGMA user_version). Older files are migrated on open; newer ones are
 // refused.
-inline constexpr int kSqliteSchemaVersion = 2;
+inline constexpr int kSqliteSchemaVersion = 4;
 
 // A sample without its completion text, joined with its newest grade (if graded): what metrics and reports read.
 struct SampleSummary {
@@ -39,6 +45,29 @@ struct SampleSummary {
   double latency_s = 0.0;
   std::string error;                  // non-empty: generation failed (infra_error)
   std::optional<GradeRecord> grade;   // newest grade; empty while ungraded
+};
+
+// A run is evaluated by one process at a time. A lease row (owner pid, host, heartbeat) claims it; the holder's
+// heartbeat thread refreshes it every few seconds, and the destructor releases it. A lease is stale, and taken
+// over, when its heartbeat is older than `stale_after_s` or its owner is a process on this host that no longer
+// exists (a crash or SIGKILL).
+struct LeaseOptions {
+  std::string purpose = "eval";   // shown to a refused process ("eval", "regrade")
+  double heartbeat_s = 5;
+  double stale_after_s = 60;
+};
+class RunLease {
+ public:
+  virtual ~RunLease() = default;  // releases the lease
+};
+
+// What `reval check` reports.
+struct StoreCheck {
+  std::vector<std::string> integrity;                 // PRAGMA integrity_check lines ("ok" when sound)
+  std::map<std::string, std::int64_t> rows;           // rows per table
+  std::map<std::string, std::int64_t> orphans;        // rows whose parent is missing, by kind
+  std::int64_t schema_version = 0;
+  bool ok() const;
 };
 
 class SampleStore {
@@ -54,6 +83,9 @@ class SampleStore {
   // Idempotent: re-adding a problem of a run replaces it.
   virtual void put_problems(const std::vector<ProblemRecord>& problems) = 0;
   virtual std::vector<ProblemRecord> problems(std::int64_t run_id, const std::string& task = "") = 0;
+  // problem_id -> metadata of the run's problems of `task`, without prompts, gold or grading fields (which hold
+  // whole test sets for code tasks): what ratings read.
+  virtual std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) = 0;
 
   // Samples already stored for the run; samples whose generation failed (error set) are left out unless asked,
   // so a resumed run generates them again.
@@ -72,10 +104,21 @@ class SampleStore {
   virtual std::vector<SampleSummary> sample_summaries(std::int64_t run_id, const std::string& task = "");
   // Number of stored samples per task of the run (errored ones included).
   virtual std::map<std::string, std::int64_t> sample_counts(std::int64_t run_id);
+
+  // Claims the run for this process (see LeaseOptions). Throws reval::Error naming the holder when another live
+  // process holds it.
+  virtual std::unique_ptr<RunLease> lease_run(std::int64_t run_id, const LeaseOptions& options = {}) = 0;
+  // Integrity check, row counts and orphan rows (`reval check`).
+  virtual StoreCheck check() = 0;
+  // Ratings (results/codeforces_rating.hpp). put_rating replaces the row with the same (run, task, method, params);
+  // ratings() lists a run's rows ordered by task, method, params.
+  virtual void put_rating(const RatingRecord& rating) = 0;
+  virtual std::vector<RatingRecord> ratings(std::int64_t run_id, const std::string& task = "") = 0;
 };
 
-// Opens (creating if needed) a SQLite store. Throws reval::Error naming the path if it can't be opened or its
-// schema is newer than this build understands.
+// Opens (creating if needed, unless read_only) a SQLite store. Throws reval::Error naming the path if it can't be
+// opened, is not a reval database (it is then left untouched), is corrupt, or its schema is newer than this build
+// understands. Errors SQLite reports as corruption say so and point at `reval check`.
 std::unique_ptr<SampleStore> open_sqlite_store(const std::string& path, const StoreOptions& options = {});
 
 }  // namespace reval

@@ -12,20 +12,35 @@
 //   error is kept; the next flush()/add_*() call throws it as reval::Error (once), so a lost write is never silent. Read methods flush first, so they see every row queued before them.
 // - A sample is unique per (run, task, problem_id, sample_index). Writing a key again replaces the row (an upsert)
 //   and drops the grades of the old completion (they judged text that no longer exists).
+// - Ratings (version 3) are derived rows keyed by (run, task, method, params); put_rating replaces the row with the
+//   same key in one synchronous statement (they are few and written after grading, not per sample).
 // - Schema: PRAGMA user_version is the schema version; kMigrations lists one SQL script per version and every
 //   script after the file's version runs in one transaction on open. A file newer than kSqliteSchemaVersion, or a
-//   SQLite file of another application (application_id), is refused with a clear error. schema_migrations logs
-//   which build applied which version.
+//   SQLite file of another application (application_id, or tables in a file without one), is refused with a clear
+//   error before anything in it is changed. schema_migrations logs which build applied which version.
+// - Read-only opening (reading commands): one read connection, no writer thread, no migration; on a read-only file
+//   system, where WAL's shared-memory file cannot be created, the file is reopened as immutable.
+// - Corruption: errors SQLite reports as SQLITE_CORRUPT/SQLITE_NOTADB say "corrupt" and point at `reval check`;
+//   quick_check on open (eval start, reports) refuses a damaged file before anything reads or writes it.
+// - Run leases (schema v4): run_leases holds one row per run being evaluated (owner token, pid, host, heartbeat);
+//   lease_run() claims it in a write transaction unless a live holder has it, a thread refreshes the heartbeat, and
+//   the destructor deletes the row.
+#include <signal.h>
+#include <cerrno>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <random>
+#include <set>
 #include <variant>
 
 #include <fmt/format.h>
@@ -62,6 +77,13 @@ std::map<std::string, std::int64_t> SampleStore::sample_counts(std::int64_t run_
   std::map<std::string, std::int64_t> out;
   for (auto& s : samples(run_id)) ++out[s.key.task];
   return out;
+}
+
+bool StoreCheck::ok() const {
+  if (integrity.size() != 1 || integrity.front() != "ok") return false;
+  for (const auto& [kind, n] : orphans)
+    if (n != 0) return false;
+  return true;
 }
 
 namespace {
@@ -139,6 +161,37 @@ CREATE TABLE schema_migrations (
   description TEXT NOT NULL,
   applied_at TEXT NOT NULL,
   reval_version TEXT NOT NULL
+);
+)sql"},
+    {3, "ratings: Codeforces-style ratings per run, method and parameters", R"sql(
+CREATE TABLE ratings (
+  run_id INTEGER NOT NULL REFERENCES runs(id),
+  task TEXT NOT NULL,
+  method TEXT NOT NULL,
+  params TEXT NOT NULL,
+  rating REAL,
+  se REAL,
+  ci_lo REAL,
+  ci_hi REAL,
+  percentile REAL,
+  population TEXT NOT NULL,
+  used INTEGER NOT NULL,
+  skipped INTEGER NOT NULL,
+  details TEXT NOT NULL,
+  computed_at TEXT NOT NULL,
+  reval_version TEXT NOT NULL,
+  PRIMARY KEY (run_id, task, method, params)
+);
+)sql"},
+    {4, "run leases: one evaluating process per run", R"sql(
+CREATE TABLE run_leases (
+  run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+  owner TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  acquired_at TEXT NOT NULL,
+  heartbeat_unix REAL NOT NULL
 );
 )sql"},
 };
@@ -237,9 +290,14 @@ class SqliteStore final : public SampleStore {
   SqliteStore(const std::string& path, const StoreOptions& options) : path_(path), opt_(options) {
     if (opt_.batch_rows < 1) throw Error(path_ + ": field 'batch_rows': must be >= 1");
     if (opt_.max_queued_rows < 1) opt_.max_queued_rows = 1;
+    if (opt_.read_only) {
+      open_read_only();
+      return;
+    }
     wdb_ = open_connection(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     try {
       configure_and_migrate();
+      if (opt_.quick_check) quick_check(wdb_);
       rdb_ = open_connection(SQLITE_OPEN_READWRITE);
       exec(rdb_, "PRAGMA query_only=ON;");
       prepare_write_statements();
@@ -251,6 +309,10 @@ class SqliteStore final : public SampleStore {
   }
 
   ~SqliteStore() override {
+    if (opt_.read_only) {
+      close_all();
+      return;
+    }
     {
       std::lock_guard lk(qmu_);
       stop_ = true;
@@ -264,6 +326,7 @@ class SqliteStore final : public SampleStore {
   }
 
   RunInfo create_or_open_run(const RunInfo& run) override {
+    writable("create a run");
     throw_pending_error();
     RunInfo r = run;
     if (r.name.empty()) {
@@ -329,6 +392,7 @@ class SqliteStore final : public SampleStore {
   std::vector<RunInfo> list_runs() override { return query_runs("", {}, 0); }
 
   void put_problems(const std::vector<ProblemRecord>& problems) override {
+    writable("store problems");
     throw_pending_error();
     std::lock_guard lk(write_mu_);
     exec(wdb_, "BEGIN IMMEDIATE;");
@@ -376,6 +440,16 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) override {
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_, "SELECT problem_id, metadata FROM problems WHERE run_id = ?1 AND task = ?2", false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::map<std::string, nlohmann::json> out;
+    while (step_row(rdb_, st)) out[st.text(0)] = parse_json_column(st.text(1), path_, "problems.metadata");
+    return out;
+  }
+
   std::set<SampleKey> sample_keys(std::int64_t run_id, bool include_errors) override {
     flush();
     std::lock_guard lk(read_mu_);
@@ -390,18 +464,21 @@ class SqliteStore final : public SampleStore {
   }
 
   void add_sample(const SampleRecord& sample) override {
+    writable("store a sample");
     SampleRecord s = sample;
     s.created_at = now_utc();
     enqueue(QueueItem(std::move(s)));
   }
 
   void add_grade(const GradeRecord& grade) override {
+    writable("store a grade");
     GradeRecord g = grade;
     g.created_at = now_utc();
     enqueue(QueueItem(std::move(g)));
   }
 
   void flush() override {
+    if (opt_.read_only) return;
     std::unique_lock lk(qmu_);
     std::uint64_t target = enqueued_;
     ++flush_waiters_;
@@ -486,6 +563,72 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  void put_rating(const RatingRecord& r) override {
+    writable("store a rating");
+    throw_pending_error();
+    if (r.method.empty()) throw Error(path_ + ": field 'ratings.method': empty");
+    std::string params = dump_json(r.params), details = dump_json(r.details), at = now_utc();
+    std::lock_guard lk(write_mu_);
+    Stmt st(wdb_,
+            "INSERT OR REPLACE INTO ratings (run_id, task, method, params, rating, se, ci_lo, ci_hi, percentile,"
+            " population, used, skipped, details, computed_at, reval_version)"
+            " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
+            false, path_);
+    auto real = [&](int i, double v) {  // NaN -> NULL; infinities are stored as such
+      if (std::isnan(v)) st.bind_null(i);
+      else st.bind(i, v);
+    };
+    st.bind(1, r.run_id);
+    st.bind(2, std::string_view(r.task));
+    st.bind(3, std::string_view(r.method));
+    st.bind(4, std::string_view(params));
+    real(5, r.rating);
+    real(6, r.se);
+    real(7, r.ci_lo);
+    real(8, r.ci_hi);
+    real(9, r.percentile);
+    st.bind(10, std::string_view(r.population));
+    st.bind(11, r.used);
+    st.bind(12, r.skipped);
+    st.bind(13, std::string_view(details));
+    st.bind(14, std::string_view(at));
+    st.bind(15, std::string_view(kVersion));
+    step_done(wdb_, st, "ratings", fmt::format("{}/{}", r.task, r.method));
+  }
+
+  std::vector<RatingRecord> ratings(std::int64_t run_id, const std::string& task) override {
+    if (read_schema_version_ < 3) return {};  // a file read as it is, from before ratings existed
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_,
+            "SELECT run_id, task, method, params, rating, se, ci_lo, ci_hi, percentile, population, used, skipped,"
+            " details, computed_at FROM ratings WHERE run_id = ?1 AND (?2 = '' OR task = ?2)"
+            " ORDER BY task, method, params",
+            false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::vector<RatingRecord> out;
+    auto real = [&](int col) { return st.is_null(col) ? std::nan("") : st.f64(col); };
+    while (step_row(rdb_, st)) {
+      RatingRecord r;
+      r.run_id = st.i64(0);
+      r.task = st.text(1);
+      r.method = st.text(2);
+      r.params = parse_json_column(st.text(3), path_, "ratings.params");
+      r.rating = real(4);
+      r.se = real(5);
+      r.ci_lo = real(6);
+      r.ci_hi = real(7);
+      r.percentile = real(8);
+      r.population = st.text(9);
+      r.used = static_cast<int>(st.i64(10));
+      r.skipped = static_cast<int>(st.i64(11));
+      r.details = parse_json_column(st.text(12), path_, "ratings.details");
+      r.computed_at = st.text(13);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   std::map<std::string, std::int64_t> sample_counts(std::int64_t run_id) override {
     flush();
     std::lock_guard lk(read_mu_);
@@ -496,12 +639,148 @@ class SqliteStore final : public SampleStore {
     return out;
   }
 
+  std::unique_ptr<RunLease> lease_run(std::int64_t run_id, const LeaseOptions& options) override;
+
+  StoreCheck check() override {
+    flush();
+    StoreCheck out;
+    std::lock_guard lk(read_mu_);
+    auto query = [&](const char* sql) -> std::int64_t {
+      try {
+        Stmt st(rdb_, sql, false, path_);
+        return step_row(rdb_, st) ? st.i64(0) : 0;
+      } catch (const Error& e) {
+        out.integrity.push_back(e.what());
+        return -1;
+      }
+    };
+    try {
+      Stmt st(rdb_, "PRAGMA integrity_check", false, path_);
+      while (step_row(rdb_, st)) out.integrity.push_back(st.text(0));
+    } catch (const Error& e) {
+      out.integrity.push_back(e.what());
+    }
+    out.schema_version = query("PRAGMA user_version");
+    for (const char* table : {"runs", "problems", "samples", "grades"})
+      out.rows[table] = query(fmt::format("SELECT COUNT(*) FROM {}", table).c_str());
+    if (out.schema_version >= 3) out.rows["ratings"] = query("SELECT COUNT(*) FROM ratings");
+    if (out.schema_version >= 4) out.rows["run_leases"] = query("SELECT COUNT(*) FROM run_leases");
+    out.orphans["problems without a run"] =
+        query("SELECT COUNT(*) FROM problems WHERE run_id NOT IN (SELECT id FROM runs)");
+    out.orphans["samples without a run"] =
+        query("SELECT COUNT(*) FROM samples WHERE run_id NOT IN (SELECT id FROM runs)");
+    out.orphans["samples without a problem"] = query(
+        "SELECT COUNT(*) FROM samples s WHERE NOT EXISTS (SELECT 1 FROM problems p WHERE p.run_id = s.run_id"
+        " AND p.task = s.task AND p.problem_id = s.problem_id)");
+    out.orphans["grades without a sample"] = query(
+        "SELECT COUNT(*) FROM grades g WHERE NOT EXISTS (SELECT 1 FROM samples s WHERE s.run_id = g.run_id"
+        " AND s.task = g.task AND s.problem_id = g.problem_id AND s.sample_index = g.sample_index)");
+    return out;
+  }
+
+  // For the lease (same translation unit).
+  friend class SqliteLease;
+
  private:
+  void writable(const char* what) const {
+    if (opt_.read_only) throw Error(fmt::format("{}: opened read-only; cannot {}", path_, what));
+  }
+
+  // Why the last call on `db` failed, naming corruption as such.
+  std::string db_error(sqlite3* db) const {
+    std::string msg = sqlite3_errmsg(db);
+    int code = sqlite3_extended_errcode(db) & 0xff;
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB)
+      msg += fmt::format(" (the database file is corrupt: `reval check --db {}` shows the damage; restore a copy or "
+                         "start a new --db)", path_);
+    return msg;
+  }
+
+  void quick_check(sqlite3* db) {
+    std::vector<std::string> lines;
+    try {
+      Stmt st(db, "PRAGMA quick_check(20)", false, path_);
+      while (step_row(db, st)) lines.push_back(st.text(0));
+    } catch (const Error& e) {
+      lines.push_back(e.what());
+    }
+    if (lines.size() == 1 && lines.front() == "ok") return;
+    std::string first = lines.empty() ? "no answer" : lines.front();
+    throw Error(fmt::format("{}: the database file is corrupt ({}{}); `reval check --db {}` shows the damage; "
+                            "restore a copy or start a new --db",
+                            path_, first, lines.size() > 1 ? fmt::format(", and {} more problems", lines.size() - 1) : "",
+                            path_));
+  }
+
+  // Reads user_version/application_id and refuses what is not a usable reval database, changing nothing.
+  // Returns the schema version (0 for a new, empty file).
+  std::int64_t check_identity(sqlite3* db) {
+    std::int64_t version = 0, app_id = 0, tables = 0;
+    try {
+      version = pragma_int(db, "PRAGMA user_version");
+      app_id = pragma_int(db, "PRAGMA application_id");
+      Stmt st(db, "SELECT COUNT(*) FROM sqlite_master", false, path_);
+      if (step_row(db, st)) tables = st.i64(0);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: not a reval results database ({})", path_, db_error(db)));
+    }
+    if (app_id != 0 && app_id != kApplicationId)
+      throw Error(fmt::format("{}: not a reval results database (SQLite application_id {:#x})", path_, app_id));
+    if (app_id == 0 && version == 0 && tables > 0) {
+      std::string names;
+      Stmt st(db, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name LIMIT 5", false, path_);
+      while (step_row(db, st)) names += (names.empty() ? "" : ", ") + st.text(0);
+      throw Error(fmt::format("{}: not a reval results database (an SQLite file of another application, with "
+                              "tables {}); it was left unchanged",
+                              path_, names.empty() ? "?" : names));
+    }
+    if (version > kSqliteSchemaVersion)
+      throw Error(fmt::format(
+          "{}: field 'schema_version': the database has schema version {}, newer than this build of reval ({}) "
+          "understands (version {}); upgrade reval to read it",
+          path_, version, kVersion, kSqliteSchemaVersion));
+    return version;
+  }
+
+  void open_read_only() {
+    auto attempt = [&](bool immutable) {
+      rdb_ = open_connection(SQLITE_OPEN_READONLY, immutable);
+      std::int64_t version = check_identity(rdb_);
+      if (version == 0)
+        throw Error(fmt::format("{}: not a reval results database (an empty SQLite file)", path_));
+      // Versions 2 and up hold every column the readers use (later versions add tables only writers need).
+      if (version < 2)
+        throw Error(fmt::format("{}: field 'schema_version': written by an older reval (schema version {}); open it "
+                                "once with a writing command (reval eval or regrade) to migrate it to version {}",
+                                path_, version, kSqliteSchemaVersion));
+      read_schema_version_ = version;
+      if (opt_.quick_check) quick_check(rdb_);
+    };
+    try {
+      attempt(false);
+    } catch (const Error&) {
+      // WAL readers need the -shm file; on a read-only file system it cannot be created. An immutable open reads
+      // the main file without locks (a WAL left by a crashed writer is then not seen).
+      int code = rdb_ ? sqlite3_extended_errcode(rdb_) & 0xff : 0;
+      if (rdb_) sqlite3_close_v2(rdb_);
+      rdb_ = nullptr;
+      if (code != SQLITE_CANTOPEN && code != SQLITE_READONLY && code != SQLITE_BUSY) throw;
+      attempt(true);
+    }
+  }
+
   // ---- connection setup ----
 
-  sqlite3* open_connection(int flags) {
+  sqlite3* open_connection(int flags, bool immutable = false) {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path_.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    std::string name = path_;
+    if (immutable) {  // a URI; '?' and '#' in the path must be escaped
+      name = "file:";
+      for (char ch : path_) name += ch == '?' ? std::string("%3f") : ch == '#' ? std::string("%23") : ch == '%' ? std::string("%25") : std::string(1, ch);
+      name += "?immutable=1";
+      flags |= SQLITE_OPEN_URI;
+    }
+    int rc = sqlite3_open_v2(name.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, opt_.vfs.empty() ? nullptr : opt_.vfs.c_str());
     if (rc != SQLITE_OK) {
       std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
       sqlite3_close_v2(db);
@@ -516,7 +795,9 @@ class SqliteStore final : public SampleStore {
     char* err = nullptr;
     int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err);
     if (rc != SQLITE_OK) {
-      std::string msg = err ? err : sqlite3_errstr(rc);
+      std::string msg = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB ? db_error(db)
+                        : err                                                        ? std::string(err)
+                                                                                     : sqlite3_errstr(rc);
       sqlite3_free(err);
       throw Error(fmt::format("{}: {} (while running: {})", path_, msg, sql.substr(0, 80)));
     }
@@ -529,21 +810,8 @@ class SqliteStore final : public SampleStore {
   }
 
   void configure_and_migrate() {
-    // Touch the file so that a non-database file is reported here, with the path.
-    std::int64_t version = 0, app_id = 0;
-    try {
-      version = pragma_int(wdb_, "PRAGMA user_version");
-      app_id = pragma_int(wdb_, "PRAGMA application_id");
-    } catch (const Error& e) {
-      throw Error(fmt::format("{}: not a reval results database ({})", path_, sqlite3_errmsg(wdb_)));
-    }
-    if (app_id != 0 && app_id != kApplicationId)
-      throw Error(fmt::format("{}: not a reval results database (SQLite application_id {:#x})", path_, app_id));
-    if (version > kSqliteSchemaVersion)
-      throw Error(fmt::format(
-          "{}: field 'schema_version': the database has schema version {}, newer than this build of reval ({}) "
-          "understands (version {}); upgrade reval to read it",
-          path_, version, kVersion, kSqliteSchemaVersion));
+    // Identify the file before changing anything in it (a foreign SQLite file must be left as it was).
+    std::int64_t version = check_identity(wdb_);
     if (version == 0) {
       // A new file: page size must be set before the first table exists and before switching to WAL.
       exec(wdb_, fmt::format("PRAGMA page_size={};", opt_.page_size));
@@ -642,7 +910,7 @@ class SqliteStore final : public SampleStore {
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
       std::string what = describe();
       throw Error(fmt::format("{}: writing {}{}{} failed: {}", path_, table, what.empty() ? "" : " row ", what,
-                              sqlite3_errmsg(db)));
+                              db_error(db)));
     }
   }
 
@@ -650,7 +918,7 @@ class SqliteStore final : public SampleStore {
     int rc = sqlite3_step(st.get());
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    throw Error(fmt::format("{}: query failed: {}", path_, sqlite3_errmsg(db)));
+    throw Error(fmt::format("{}: query failed: {}", path_, db_error(db)));
   }
 
   GradeRecord read_grade(Stmt& st, int c) {
@@ -868,6 +1136,7 @@ class SqliteStore final : public SampleStore {
 
   std::string path_;
   StoreOptions opt_;
+  std::int64_t read_schema_version_ = kSqliteSchemaVersion;  // of a file opened read-only
   sqlite3* wdb_ = nullptr;
   sqlite3* rdb_ = nullptr;
   std::mutex write_mu_;  // guards wdb_ and the cached write statements
@@ -889,6 +1158,145 @@ class SqliteStore final : public SampleStore {
   int blocked_producers_ = 0;    // threads waiting for queue space
   std::thread writer_;
 };
+
+std::string this_host() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "";
+  return buf;
+}
+
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Owner tokens of the leases this process holds now. A lease row naming this process whose token is not here was
+// left behind by a lease that could not delete its row (a full disk at release): it is stale.
+std::mutex g_live_leases_mu;
+std::set<std::string> g_live_leases;
+
+bool lease_is_live_here(const std::string& owner) {
+  std::lock_guard lk(g_live_leases_mu);
+  return g_live_leases.count(owner) > 0;
+}
+
+// A held lease: refreshes the heartbeat on its own thread, deletes the row when destroyed.
+class SqliteLease final : public RunLease {
+ public:
+  SqliteLease(SqliteStore& store, std::int64_t run_id, std::string owner, double heartbeat_s)
+      : store_(store), run_id_(run_id), owner_(std::move(owner)), heartbeat_s_(heartbeat_s) {
+    {
+      std::lock_guard lk(g_live_leases_mu);
+      g_live_leases.insert(owner_);
+    }
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~SqliteLease() override {
+    {
+      std::lock_guard lk(g_live_leases_mu);
+      g_live_leases.erase(owner_);
+    }
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    try {
+      std::lock_guard lk(store_.write_mu_);
+      Stmt st(store_.wdb_, "DELETE FROM run_leases WHERE run_id = ?1 AND owner = ?2", false, store_.path_);
+      st.bind(1, run_id_);
+      st.bind(2, std::string_view(owner_));
+      sqlite3_step(st.get());  // best effort: a lease left behind goes stale
+    } catch (const std::exception&) {
+    }
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    while (!cv_.wait_for(lk, std::chrono::duration<double>(heartbeat_s_), [this] { return stop_; })) {
+      lk.unlock();
+      try {
+        std::lock_guard wl(store_.write_mu_);
+        Stmt st(store_.wdb_, "UPDATE run_leases SET heartbeat_unix = ?1 WHERE run_id = ?2 AND owner = ?3", false,
+                store_.path_);
+        st.bind(1, unix_now());
+        st.bind(2, run_id_);
+        st.bind(3, std::string_view(owner_));
+        if (sqlite3_step(st.get()) == SQLITE_DONE && sqlite3_changes(store_.wdb_) == 0 && !lost_) {
+          lost_ = true;
+          std::fprintf(stderr, "reval: warning: %s: the lease on run %lld was taken over by another process\n",
+                       store_.path_.c_str(), static_cast<long long>(run_id_));
+        }
+      } catch (const std::exception&) {
+        // A busy or full disk: the next beat tries again; a lease that stays stale is taken over.
+      }
+      lk.lock();
+    }
+  }
+
+  SqliteStore& store_;
+  std::int64_t run_id_;
+  std::string owner_;
+  double heartbeat_s_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool lost_ = false;
+  std::thread thread_;
+};
+
+std::unique_ptr<RunLease> SqliteStore::lease_run(std::int64_t run_id, const LeaseOptions& o) {
+  writable("lease a run");
+  std::random_device rd;
+  const std::string host = this_host();
+  const std::string owner = fmt::format("{}:{}:{:016x}", host, getpid(), (std::uint64_t{rd()} << 32) ^ rd());
+  std::lock_guard lk(write_mu_);
+  exec(wdb_, "BEGIN IMMEDIATE;");
+  try {
+    Stmt find(wdb_, "SELECT pid, host, purpose, heartbeat_unix, owner FROM run_leases WHERE run_id = ?1", false,
+              path_);
+    find.bind(1, run_id);
+    if (step_row(wdb_, find)) {
+      const std::int64_t pid = find.i64(0);
+      const std::string holder_host = find.text(1), purpose = find.text(2), holder = find.text(4);
+      const double age = unix_now() - find.f64(3);
+      const bool dead_here =
+          holder_host == host && pid > 0 &&
+          (pid == getpid() ? !lease_is_live_here(holder)
+                           : ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH);
+      if (!dead_here && age <= o.stale_after_s) {
+        exec(wdb_, "ROLLBACK;");
+        throw Error(fmt::format(
+            "{}: run {} is already being used by `reval {}` (process {} on host {}, last heartbeat {:.0f} s ago); "
+            "wait for it to finish or stop it. A lease is taken over once its process has died on this host, or "
+            "{:.0f} s after its last heartbeat",
+            path_, run_id, purpose, pid, holder_host, std::max(0.0, age), o.stale_after_s));
+      }
+      std::fprintf(stderr, "reval: taking over run %lld from process %lld on %s (%s)\n",
+                   static_cast<long long>(run_id), static_cast<long long>(pid), holder_host.c_str(),
+                   dead_here ? "that process has exited or let go of it" : "its heartbeat is stale");
+    }
+    Stmt put(wdb_,
+             "INSERT OR REPLACE INTO run_leases (run_id, owner, pid, host, purpose, acquired_at, heartbeat_unix)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             false, path_);
+    std::string at = now_utc();
+    put.bind(1, run_id);
+    put.bind(2, std::string_view(owner));
+    put.bind(3, static_cast<std::int64_t>(getpid()));
+    put.bind(4, std::string_view(host));
+    put.bind(5, std::string_view(o.purpose));
+    put.bind(6, std::string_view(at));
+    put.bind(7, unix_now());
+    step_done(wdb_, put, "run_leases");
+    exec(wdb_, "COMMIT;");
+  } catch (...) {
+    sqlite3_exec(wdb_, "ROLLBACK;", nullptr, nullptr, nullptr);
+    throw;
+  }
+  return std::make_unique<SqliteLease>(*this, run_id, owner, o.heartbeat_s);
+}
 
 }  // namespace
 

@@ -1,17 +1,24 @@
 // Theory of operation: the task table below maps each task to its hub files. fetch_file() skips a destination that
-// already exists (and matches its checksum when one is known), otherwise hands the URL to model/hub.hpp's
+// already exists (and matches its checksum when one is known), otherwise hands the URL to base/http.hpp's
 // download_file(), the one resumable downloader: the file is streamed into DEST.part, a leftover or interrupted
 // .part continues with a Range request, size and sha256 are checked, and only then is it renamed to DEST.
+// Codeforces contests go the same way, one API reply per file, with a check of the reply's "status" afterwards.
 #include "tasks/fetch.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
-#include "model/hub.hpp"
 #include "base/error.hpp"
+#include "base/http.hpp"
+#include "base/jsonl.hpp"
+#include "base/sha256.hpp"
+#include "base/url.hpp"
 #include "tasks/task.hpp"
 
 namespace reval {
@@ -56,38 +63,16 @@ const std::vector<HubSource>& sources() {
        "github.com/openai/human-eval as DATA/humaneval/HumanEval.jsonl.gz"},
       {"codeforces", {},
        "there is no official source; write problem packages as DATA/codeforces/<problem>.json "
-       "(see docs/codeforces_format.md)"},
+       "(see docs/codeforces_format.md); contest standings for ratings: `reval data fetch codeforces --contest ID`"},
   };
   return s;
-}
-
-struct HubUrl {
-  std::string origin;  // scheme://host[:port]
-  std::string prefix;  // path prefix without a trailing slash
-};
-
-HubUrl split_hub(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) throw Error(fmt::format("hub URL '{}' has no scheme (http:// or https://)", url));
-  auto path_start = url.find('/', scheme_end + 3);
-  HubUrl h;
-  h.origin = std::string(url.substr(0, path_start));
-  if (path_start != std::string_view::npos) h.prefix = std::string(url.substr(path_start));
-  while (!h.prefix.empty() && h.prefix.back() == '/') h.prefix.pop_back();
-  return h;
-}
-
-std::string human_bytes(std::uint64_t n) {
-  if (n >= (1u << 20)) return fmt::format("{:.1f} MB", static_cast<double>(n) / (1 << 20));
-  if (n >= 1024) return fmt::format("{:.1f} kB", static_cast<double>(n) / 1024);
-  return fmt::format("{} B", n);
 }
 
 }  // namespace
 
 std::string hub_file_url(std::string_view hub_url, const FetchFile& f) {
-  HubUrl h = split_hub(hub_url);
-  return fmt::format("{}{}/datasets/{}/resolve/{}/{}", h.origin, h.prefix, f.repo, f.revision, f.path);
+  Url h = parse_url(hub_url, "hub URL");
+  return fmt::format("{}{}/datasets/{}/resolve/{}/{}", h.origin(), h.path, f.repo, f.revision, f.path);
 }
 
 std::vector<FetchFile> fetch_plan(std::string_view task) {
@@ -140,6 +125,97 @@ FetchResult fetch_file(const FetchFile& file, const FetchOptions& o) {
 std::vector<FetchResult> fetch_task_data(std::string_view task, const FetchOptions& options) {
   std::vector<FetchResult> out;
   for (const auto& f : fetch_plan(task)) out.push_back(fetch_file(f, options));
+  return out;
+}
+
+std::string codeforces_api_url(const std::string& api_url) {
+  std::string url = api_url;
+  if (url.empty())
+    if (const char* v = std::getenv("REVAL_CODEFORCES_API"); v && *v) url = v;
+  if (url.empty()) url = "https://codeforces.com/api";
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+namespace {
+
+// A cached API reply must be JSON with status "OK" and a result; anything else is removed so that the next run
+// fetches it again.
+void check_api_reply(const std::string& path) {
+  std::string problem, field;
+  try {
+    auto j = nlohmann::json::parse(read_file(path));
+    if (!j.is_object() || !j.contains("status")) {
+      field = "status";
+      problem = "missing (not a Codeforces API reply)";
+    } else if (j["status"] != "OK") {
+      field = "status";
+      problem = fmt::format("the API answered {}{}", j["status"].dump(),
+                            j.contains("comment") ? ": " + j["comment"].dump() : std::string());
+    } else if (!j.contains("result")) {
+      field = "result";
+      problem = "missing";
+    }
+  } catch (const nlohmann::json::exception& e) {
+    problem = std::string("invalid JSON: ") + e.what();
+  }
+  if (problem.empty()) return;
+  std::error_code ec;
+  std::filesystem::remove(path, ec);
+  fail_at(path, 0, field, problem + " (file removed)");
+}
+
+}  // namespace
+
+std::vector<FetchResult> fetch_codeforces_contests(const std::vector<std::int64_t>& contest_ids,
+                                                   const FetchOptions& o, const CodeforcesFetchOptions& cf) {
+  auto log = o.log ? o.log : [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
+  if (o.data_dir.empty()) throw Error("data fetch: no data directory given");
+  if (contest_ids.empty()) throw Error("field 'contest': no contest ids given");
+  std::string api = codeforces_api_url(cf.api_url);
+  std::vector<FetchResult> out;
+  bool called = false;
+  for (std::int64_t id : contest_ids) {
+    if (id <= 0) throw Error(fmt::format("field 'contest': {} is not a contest id", id));
+    std::string rel = fmt::format("codeforces/contests/{}/", id);
+    const std::pair<std::string, std::string> files[] = {
+        {"standings.json", fmt::format("{}/contest.standings?contestId={}&showUnofficial=false", api, id)},
+        {"rating_changes.json", fmt::format("{}/contest.ratingChanges?contestId={}", api, id)}};
+    for (const auto& [name, url] : files) {
+      FetchResult r;
+      r.dest_path = (std::filesystem::path(o.data_dir) / (rel + name)).string();
+      std::error_code ec;
+      if (!o.force && std::filesystem::is_regular_file(r.dest_path, ec)) {
+        r.skipped = true;
+        r.bytes = std::filesystem::file_size(r.dest_path, ec);
+        log(fmt::format("{}{}: already present", rel, name));
+        out.push_back(r);
+        continue;
+      }
+      if (o.force) std::filesystem::remove(r.dest_path + ".part", ec);
+      if (called && cf.request_interval_s > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double>(cf.request_interval_s));
+      called = true;
+      DownloadOptions d;
+      d.label = rel + name;
+      d.token_env.clear();  // anonymous: no $HF_TOKEN to a non-Hub server
+      d.max_attempts = o.max_attempts;
+      d.log = log;
+      DownloadResult dr;
+      try {
+        dr = download_file(url, r.dest_path, d);
+      } catch (const Error& e) {
+        std::string msg = e.what();
+        if (msg.find("HTTP 400") != std::string::npos)
+          msg += " (Codeforces answers 400 for an unknown contest or one without standings or rating changes)";
+        throw Error(fmt::format("contest {}: {}", id, msg));
+      }
+      check_api_reply(r.dest_path);
+      r.bytes = dr.bytes;
+      r.resumes = dr.resumes;
+      out.push_back(r);
+    }
+  }
   return out;
 }
 

@@ -1,5 +1,7 @@
 // `reval data fetch`: downloads a task's official files from the Hugging Face Hub
-// ({hub}/datasets/{repo}/resolve/{revision}/{path}) into the data directory layout the loaders read.
+// ({hub}/datasets/{repo}/resolve/{revision}/{path}) into the data directory layout the loaders read, and
+// (`reval data fetch codeforces --contest ID,...`) caches Codeforces contest standings and rating changes for the
+// standings-based rating (results/codeforces_rating.hpp).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -45,5 +47,21 @@ std::vector<FetchResult> fetch_task_data(std::string_view task, const FetchOptio
 // renames it to DEST. HTTP errors (404, 401) fail at once; dropped connections are retried.
 FetchResult fetch_file(const FetchFile& file, const FetchOptions& options);
 std::string hub_file_url(std::string_view hub_url, const FetchFile& file);
+
+struct CodeforcesFetchOptions {
+  std::string api_url;              // empty: $REVAL_CODEFORCES_API, else https://codeforces.com/api
+  double request_interval_s = 2.0;  // pause between API calls (Codeforces allows one call per 2 seconds)
+};
+
+// For each contest, saves the API's replies unchanged as
+//   DATA/codeforces/contests/<id>/standings.json       contest.standings?contestId=<id>&showUnofficial=false
+//   DATA/codeforces/contests/<id>/rating_changes.json  contest.ratingChanges?contestId=<id>
+// through the resumable downloader. Files already present are kept (unless options.force), so running the same
+// command again after an interruption fetches only what is missing. A reply that is not valid JSON with status "OK"
+// is removed again and reported, naming the file and the field. No token is sent. Returns one result per file.
+std::vector<FetchResult> fetch_codeforces_contests(const std::vector<std::int64_t>& contest_ids,
+                                                   const FetchOptions& options,
+                                                   const CodeforcesFetchOptions& cf = {});
+std::string codeforces_api_url(const std::string& api_url = {});
 
 }  // namespace reval

@@ -4,8 +4,9 @@
 //  * Pickle: the LiveCodeBench private tests are `pickle.dumps(json_string)`; a str pickle is a flat opcode stream
 //    (PROTO, optional FRAME headers, one *BINUNICODE*, MEMOIZE, STOP), so a tiny interpreter that knows exactly those
 //    opcodes suffices, and anything else is rejected with its name instead of guessed at.
-//  * SHA-256 follows FIPS 180-4; splitmix64 follows the published reference constants.
 #include "tasks/formats.hpp"
+
+#include <zip.h>
 
 #include <cstring>
 #include <optional>
@@ -269,31 +270,6 @@ std::string unpickle_str(std::string_view d) {
   }
 }
 
-// ---- splitmix64 ----
-std::uint64_t SplitMix64::next() {
-  std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-std::uint64_t SplitMix64::below(std::uint64_t n) {
-  std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;  // values >= limit would bias the modulo
-  while (true) {
-    std::uint64_t v = next();
-    if (v < limit) return v % n;
-  }
-}
-
-std::uint64_t fnv1a64(std::string_view s) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 std::vector<int> shuffled_indices(int n, SplitMix64& rng) {
   std::vector<int> p(static_cast<size_t>(n));
   for (int k = 0; k < n; ++k) p[static_cast<size_t>(k)] = k;
@@ -302,6 +278,56 @@ std::vector<int> shuffled_indices(int n, SplitMix64& rng) {
     std::swap(p[static_cast<size_t>(k)], p[static_cast<size_t>(j)]);
   }
   return p;
+}
+
+std::string read_zip_member(const std::string& zip_path, const char* member, const std::string& password) {
+  int err = 0;
+  zip_t* za = zip_open(zip_path.c_str(), ZIP_RDONLY, &err);
+  if (!za) {
+    zip_error_t ze;
+    zip_error_init_with_code(&ze, err);
+    std::string msg = zip_error_strerror(&ze);
+    zip_error_fini(&ze);
+    throw Error(fmt::format("{}: cannot open zip archive: {}", zip_path, msg));
+  }
+  struct Closer { zip_t* z; ~Closer() { zip_discard(z); } } closer{za};
+  zip_stat_t st;
+  zip_stat_init(&st);
+  if (zip_stat(za, member, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+    throw Error(fmt::format("{}: archive has no member '{}'", zip_path, member));
+  zip_file_t* zf = zip_fopen_encrypted(za, member, 0, password.c_str());
+  if (!zf)
+    throw Error(fmt::format("{}: cannot open member '{}': {} (set REVAL_GPQA_PASSWORD if the archive uses another "
+                            "password)", zip_path, member, zip_strerror(za)));
+  // The size in the archive's directory is only a claim: never allocate by it. Members are read in chunks up to a
+  // cap far above any real benchmark file (GPQA's CSV is 1.4 MB), and must end exactly at the claimed size.
+  constexpr zip_uint64_t kMaxMember = zip_uint64_t{256} << 20;
+  if (st.size > kMaxMember) {
+    zip_fclose(zf);
+    throw Error(fmt::format("{}: member '{}' claims {} bytes, more than the {}-byte limit for a benchmark file",
+                            zip_path, member, st.size, kMaxMember));
+  }
+  std::string data;
+  std::string read_error;
+  char buf[1 << 16];
+  for (;;) {
+    zip_int64_t got = zip_fread(zf, buf, sizeof buf);
+    if (got < 0) {
+      read_error = zip_file_strerror(zf);
+      break;
+    }
+    if (got == 0) break;
+    data.append(buf, static_cast<size_t>(got));
+    if (data.size() > st.size) {
+      read_error = "member is longer than its directory entry says";
+      break;
+    }
+  }
+  zip_fclose(zf);
+  if (!read_error.empty() || data.size() != st.size)
+    throw Error(fmt::format("{}: reading member '{}' failed: {} (wrong password?)", zip_path, member,
+                            read_error.empty() ? "short read" : read_error));
+  return data;
 }
 
 }  // namespace reval::formats

@@ -1,12 +1,13 @@
 // Small self-contained codecs the loaders need, exposed for tests: an RFC-4180 CSV parser (shared by GPQA and
-// MMLU), base64, zlib inflate, a decoder for a pickled Python str (LiveCodeBench private tests), and a
-// splitmix64 generator (seeded choice shuffles that are identical on every platform, unlike
-// std:: distributions).
+// MMLU), base64, zlib inflate, a decoder for a pickled Python str (LiveCodeBench private tests), and seeded
+// shuffles driven by base/hash.hpp's splitmix64 (identical on every platform, unlike std:: distributions).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "base/hash.hpp"
 
 namespace reval::formats {
 
@@ -27,18 +28,13 @@ std::string zlib_inflate(std::string_view data);
 // BINUNICODE8, MEMOIZE, STOP. Any other opcode throws reval::Error naming it and its offset.
 std::string unpickle_str(std::string_view data);
 
-// splitmix64 (Steele, Lea, Flood 2014): the whole state is one 64-bit word.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next();
-  // Uniform in [0, n) by rejection (no modulo bias); n > 0.
-  std::uint64_t below(std::uint64_t n);
- private:
-  std::uint64_t state_;
-};
-// FNV-1a 64 of a string (used to derive a per-problem seed from an id).
-std::uint64_t fnv1a64(std::string_view s);
+// Reads one member of a (possibly encrypted) zip archive. The directory's size claim is never trusted for an
+// allocation: members above 256 MB are refused, and the data must end exactly at the claimed size. Throws
+// reval::Error naming the archive and member.
+std::string read_zip_member(const std::string& zip_path, const char* member, const std::string& password);
+
+using reval::SplitMix64;  // base/hash.hpp
+using reval::fnv1a64;
 // A permutation of 0..n-1 by Fisher-Yates driven by `rng`.
 std::vector<int> shuffled_indices(int n, SplitMix64& rng);
 

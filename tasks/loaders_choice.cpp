@@ -9,7 +9,6 @@
 #include <map>
 
 #include <fmt/format.h>
-#include <zip.h>
 
 #include "base/error.hpp"
 #include "base/jsonl.hpp"
@@ -36,36 +35,6 @@ Problem choice_problem(std::string_view task, std::string id, const std::string&
   return p;
 }
 
-// Reads one member of a (possibly encrypted) zip archive into memory.
-std::string read_zip_member(const std::string& zip_path, const char* member, const std::string& password) {
-  int err = 0;
-  zip_t* za = zip_open(zip_path.c_str(), ZIP_RDONLY, &err);
-  if (!za) {
-    zip_error_t ze;
-    zip_error_init_with_code(&ze, err);
-    std::string msg = zip_error_strerror(&ze);
-    zip_error_fini(&ze);
-    throw Error(fmt::format("{}: cannot open zip archive: {}", zip_path, msg));
-  }
-  struct Closer { zip_t* z; ~Closer() { zip_discard(z); } } closer{za};
-  zip_stat_t st;
-  zip_stat_init(&st);
-  if (zip_stat(za, member, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
-    throw Error(fmt::format("{}: archive has no member '{}'", zip_path, member));
-  zip_file_t* zf = zip_fopen_encrypted(za, member, 0, password.c_str());
-  if (!zf)
-    throw Error(fmt::format("{}: cannot open member '{}': {} (set REVAL_GPQA_PASSWORD if the archive uses another "
-                            "password)", zip_path, member, zip_strerror(za)));
-  std::string data(static_cast<size_t>(st.size), '\0');
-  zip_int64_t got = data.empty() ? 0 : zip_fread(zf, data.data(), st.size);
-  std::string read_error = got < 0 ? zip_file_strerror(zf) : "";
-  zip_fclose(zf);
-  if (got < 0 || static_cast<zip_uint64_t>(got) != st.size)
-    throw Error(fmt::format("{}: reading member '{}' failed: {} (wrong password?)", zip_path, member,
-                            read_error.empty() ? "short read" : read_error));
-  return data;
-}
-
 // Column name -> index for a header record; fails naming the first missing column.
 std::map<std::string, size_t> header_index(const formats::CsvRecord& header, const std::vector<std::string>& required,
                                            const std::string& source) {
@@ -85,7 +54,7 @@ std::vector<Problem> load_gpqa_diamond(const LoadOptions& o) {
     if (const char* env = std::getenv("REVAL_GPQA_PASSWORD"); env && *env) password = env;
   if (password.empty()) password = kGpqaDefaultPassword;
   std::string tmpl = template_text(o, kChoiceTemplate);
-  std::string csv = read_zip_member(zip_path, kGpqaMember, password);
+  std::string csv = formats::read_zip_member(zip_path, kGpqaMember, password);
   std::string source = zip_path + ":" + kGpqaMember;
   auto records = formats::parse_csv(csv, source);
   if (records.empty()) fail_at(source, 0, "", "empty CSV");
@@ -170,6 +139,8 @@ std::vector<Problem> load_mmlu(const LoadOptions& o) {
         cols[k] = it->second;
       }
     }
+    if (records.size() <= first)
+      fail_at(file, 0, "", "no rows (an empty subject file: MMLU has questions for every subject)");
     for (size_t n = first; n < records.size(); ++n) {
       const auto& r = records[n];
       size_t expected = header ? records[0].fields.size() : 6;

@@ -123,7 +123,7 @@ Preset load_preset(const std::string& name_or_path) {
   }
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(read_file(path));
+    doc = parse_json(read_file(path), path);
   } catch (const nlohmann::json::exception& e) {
     fail_at(path, 0, "", std::string("invalid JSON: ") + e.what());
   }

@@ -1,5 +1,5 @@
 // Suite presets: versioned JSON files (tasks/presets/<name>.json) naming the tasks of an evaluation protocol with
-// their k and filters, and the sampling settings. `reval eval --preset r1` loads one through load_preset().
+// their k and filters, and the sampling settings. `reval eval --suite r1` loads one through load_preset().
 // Format (docs/tasks.md):
 //   {"id": "r1", "version": 1, "description": "...", "seed": 0,
 //    "sampling": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768},

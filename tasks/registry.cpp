@@ -1,6 +1,7 @@
 // The task table (name, description, answer kind, default grader, default k, loader) and the entry points over it:
 // load_task dispatches to a loader and checks the result is not empty and ids are unique; task_statuses loads every
 // task and reports the missing or broken ones as unavailable instead of failing.
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "base/error.hpp"
+#include "base/sha256.hpp"
 #include "tasks/internal.hpp"
 
 namespace reval {
@@ -22,6 +24,55 @@ struct TaskDef {
   bool takes_filters;
   std::size_t (*quick_count)(const LoadOptions&) = nullptr;  // cheap row count for `reval tasks`, if loading is heavy
 };
+
+// The official releases as data/SOURCES.md describes them: problem counts and the sha256 of the file, so a cut,
+// emptied or swapped file is noticed before anything is generated for it.
+struct Release {
+  const char* task;
+  std::size_t problems;
+  const char* file;    // relative to the data directory ("" = several files: count only)
+  const char* sha256;  // "" = no checksum known
+};
+constexpr Release kReleases[] = {
+    {"aime24", 30, "aime2024/test.jsonl", "af2b8bd2aa911b6333ad0df32f3ca05c7ae8ed10f1731f4372c8ae26990bf7ac"},
+    {"aime25", 30, "aime2025/test.jsonl", "5ee6e9fb9b8c0408c8e3591709b6927063abf73ed238c029167a7eff7376cca0"},
+    {"math500", 500, "math500/test.jsonl", "35dc41080a3680858b27fa7e0533d2d547825316fc5dafe5d316f4ccc5a06132"},
+    {"gpqa_diamond", 198, "gpqa/gpqa_diamond.zip", "d91f9443510a795a298db9be8a5ebd8880e6b6f33837307b735ede4c444ea72f"},
+    {"mmlu", 14042, "", ""},
+    {"gsm8k", 1319, "gsm8k/test.jsonl", "3730d312f6e3440559ace48831e51066acaca737f6eabec99bccb9e4b3c39d14"},
+    {"humaneval", 164, "humaneval/HumanEval.jsonl.gz", "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef"},
+};
+
+void check_release(std::string_view task, const std::vector<Problem>& problems, const LoadOptions& o) {
+  if (problems.empty()) {
+    if (o.filters.is_object() && !o.filters.empty())
+      throw Error(fmt::format("{}: no problems match the filters {} (data under {})", task, o.filters.dump(),
+                              o.data_dir));
+    throw Error(fmt::format("{}: no problems in the data files under {} (an empty file?)", task, o.data_dir));
+  }
+  for (const auto& r : kReleases) {
+    if (task != r.task) continue;
+    if (problems.size() != r.problems) {
+      std::string msg = fmt::format(
+          "{}: {} problems loaded from {}, but the official release has {}: the file may be cut short, or be another "
+          "release",
+          task, problems.size(), o.data_dir, r.problems);
+      if (!o.accept_data_release) throw Error(msg + " (pass --accept-data-release to evaluate it anyway)");
+      if (o.warn) o.warn("warning: " + msg + " (accepted)");
+      else std::fprintf(stderr, "reval: warning: %s (accepted)\n", msg.c_str());
+    }
+    if (*r.file && *r.sha256) {
+      std::string path = tasks_detail::join_path(o.data_dir, r.file);
+      std::string got = sha256_file(path);
+      if (got != r.sha256) {
+        std::string msg = fmt::format("{}: {} has sha256 {}, not the official release's {} (same problem count)",
+                                      task, path, got.substr(0, 16) + "...", std::string(r.sha256).substr(0, 16) + "...");
+        if (o.warn) o.warn("warning: " + msg);
+        else std::fprintf(stderr, "reval: warning: %s\n", msg.c_str());
+      }
+    }
+  }
+}
 
 const std::vector<TaskDef>& defs() {
   using namespace tasks_detail;
@@ -86,6 +137,7 @@ std::vector<Problem> load_task(std::string_view name, const LoadOptions& options
       throw Error(fmt::format("prompt template {} does not exist", *options.prompt_template));
   }
   std::vector<Problem> problems = d.load(options);
+  check_release(name, problems, options);
   std::set<std::string_view> ids;
   for (const auto& p : problems)
     if (!ids.insert(p.id).second) throw Error(fmt::format("{}: duplicate problem id '{}'", name, p.id));

@@ -8,6 +8,7 @@
 //   livecodebench/test.jsonl, test2.jsonl, ... test6.jsonl  codeforces/<problem>.json (docs/codeforces_format.md)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,6 +45,11 @@ struct LoadOptions {
   nlohmann::json filters = nlohmann::json::object();  // task-specific: {"date_from","date_to","release"} for LCB
   // GPQA zip password; empty: $REVAL_GPQA_PASSWORD, else the password the GPQA authors publish.
   std::string gpqa_password;
+  // Known datasets are checked against their official release: a different number of problems is an error (a cut
+  // or partial file) unless this is set; a different checksum with the right count is a warning.
+  bool accept_data_release = false;
+  // Where warnings go (one line each); empty: stderr.
+  std::function<void(const std::string&)> warn;
 };
 
 const std::vector<TaskInfo>& all_tasks();

@@ -32,57 +32,12 @@
 #include "model/chat/chat_template.hpp"
 
 #include "base/error.hpp"
+#include "base/job_pool.hpp"
 #include "base/jsonl.hpp"
 
 namespace reval {
 
-ParsedBaseUrl parse_base_url(const std::string& url) {
-  ParsedBaseUrl p;
-  auto sep = url.find("://");
-  if (sep == std::string::npos) throw Error("base_url '" + url + "': expected http://host[:port][/path] or https://...");
-  p.scheme = url.substr(0, sep);
-  std::transform(p.scheme.begin(), p.scheme.end(), p.scheme.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (p.scheme != "http" && p.scheme != "https")
-    throw Error("base_url '" + url + "': unsupported scheme '" + p.scheme + "' (use http or https)");
-  std::string rest = url.substr(sep + 3);
-  auto slash = rest.find_first_of("/?#");
-  std::string authority = rest.substr(0, slash);
-  std::string path = slash == std::string::npos ? "" : rest.substr(slash);
-  if (auto q = path.find_first_of("?#"); q != std::string::npos) path.resize(q);
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  p.path_prefix = path;
-  if (authority.find('@') != std::string::npos)
-    throw Error("base_url '" + url + "': credentials in the URL are not supported (use api_key_env)");
-  std::string port_str;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string::npos) throw Error("base_url '" + url + "': unterminated IPv6 literal");
-    p.host = authority.substr(1, close - 1);
-    std::string after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') throw Error("base_url '" + url + "': malformed host");
-      port_str = after.substr(1);
-    }
-  } else {
-    auto colon = authority.rfind(':');
-    if (colon != std::string::npos) {
-      p.host = authority.substr(0, colon);
-      port_str = authority.substr(colon + 1);
-    } else {
-      p.host = authority;
-    }
-  }
-  if (p.host.empty()) throw Error("base_url '" + url + "': missing host");
-  if (!port_str.empty()) {
-    if (port_str.size() > 5 || !std::all_of(port_str.begin(), port_str.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      throw Error("base_url '" + url + "': bad port '" + port_str + "'");
-    p.port = std::stoi(port_str);
-    if (p.port < 1 || p.port > 65535) throw Error("base_url '" + url + "': port out of range");
-  } else {
-    p.port = p.scheme == "https" ? 443 : 80;
-  }
-  return p;
-}
+Url parse_base_url(const std::string& url) { return parse_url(url, "base_url"); }
 
 namespace {
 
@@ -109,51 +64,6 @@ class Semaphore {
   std::mutex mu_;
   std::condition_variable cv_;
   int free_;
-};
-
-// Fixed set of threads (started on first use) running queued tasks; tasks must not throw. The destructor stops
-// the threads, dropping tasks that never started (only idle helpers can be queued when the backend goes away).
-class WorkerPool {
- public:
-  explicit WorkerPool(int threads) : size_(std::max(1, threads)) {}
-  ~WorkerPool() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void submit(std::function<void()> task) {
-    {
-      std::lock_guard lock(mu_);
-      if (threads_.empty())
-        for (int i = 0; i < size_; ++i) threads_.emplace_back([this] { loop(); });
-      queue_.push_back(std::move(task));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void loop() {
-    for (;;) {
-      std::function<void()> task;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (stop_) return;
-        task = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      task();
-    }
-  }
-  int size_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  std::vector<std::thread> threads_;
-  bool stop_ = false;
 };
 
 struct SemaphoreGuard {
@@ -225,7 +135,7 @@ class OpenAIBackend final : public Backend {
  public:
   explicit OpenAIBackend(const BackendOptions& opts)
       : opts_(opts), url_(parse_base_url(opts.base_url)), sem_(std::max(1, opts.concurrency)),
-        pool_(opts.concurrency - 1) {
+        pool_(std::max(1, opts.concurrency - 1)) {
     if (opts_.endpoint != "chat" && opts_.endpoint != "completions")
       throw Error("openai backend: endpoint must be \"chat\" or \"completions\", got \"" + opts_.endpoint + "\"");
     if (opts_.concurrency < 1) throw Error("openai backend: concurrency must be >= 1");
@@ -238,7 +148,7 @@ class OpenAIBackend final : public Backend {
       chat_template_source_ = read_file(opts_.chat_template);
     }
     if (opts_.endpoint == "completions" && !opts_.render) install_default_renderer();
-    path_ = url_.path_prefix + (opts_.endpoint == "chat" ? "/chat/completions" : "/completions");
+    path_ = url_.path + (opts_.endpoint == "chat" ? "/chat/completions" : "/completions");
     host_url_ = url_.scheme + "://" + (url_.host.find(':') != std::string::npos ? "[" + url_.host + "]" : url_.host) +
                 ":" + std::to_string(url_.port);
     model_ = opts_.model;
@@ -389,12 +299,12 @@ class OpenAIBackend final : public Backend {
         return {};
       }
     }
-    SendResult r = send_with_retries(url_.path_prefix + "/models", nullptr);
+    SendResult r = send_with_retries(url_.path + "/models", nullptr);
     if (!r.ok) return "openai: could not determine the served model (set the model name): " + r.error;
     const json& data = r.body.is_object() && r.body.contains("data") ? r.body["data"] : json();
     if (!data.is_array() || data.empty() || !data[0].is_object() || !data[0].contains("id") ||
         !data[0]["id"].is_string())
-      return "openai: GET " + url_.path_prefix + "/models returned no model id (set the model name)";
+      return "openai: GET " + url_.path + "/models returned no model id (set the model name)";
     std::lock_guard lock(model_mu_);
     model_ = data[0]["id"].get<std::string>();
     model = model_;
@@ -459,7 +369,13 @@ class OpenAIBackend final : public Backend {
       c.text = choice_text(ch);
       std::string fr = ch.contains("finish_reason") && ch["finish_reason"].is_string()
                            ? ch["finish_reason"].get<std::string>() : std::string();
-      if (fr == "length" || fr == "max_tokens") {
+      if (no_text(ch)) {
+        // `"content": null` and no reasoning: the server produced nothing we could grade (a refusal by a content
+        // filter, a tool call, a server bug). That is not the model's empty answer: infra_error, with the reason.
+        c.finish = FinishReason::error;
+        c.error = "openai: the choice has no text (content is null" +
+                  std::string(fr.empty() ? ", no finish_reason)" : ", finish_reason \"" + fr + "\")");
+      } else if (fr == "length" || fr == "max_tokens") {
         c.finish = FinishReason::length;
       } else if (fr == "abort" || fr == "error") {
         c.finish = FinishReason::error;
@@ -484,6 +400,17 @@ class OpenAIBackend final : public Backend {
     if (!obj.is_object()) return {};
     auto it = obj.find(key);
     return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+  }
+
+  // True when the choice carries no text field at all (null or missing content and no reasoning). An empty
+  // string is a real (empty) answer.
+  bool no_text(const json& ch) const {
+    auto is_text = [](const json& obj, const char* key) {
+      return obj.is_object() && obj.contains(key) && obj[key].is_string();
+    };
+    if (opts_.endpoint == "completions" || !ch.contains("message")) return !is_text(ch, "text");
+    const json& msg = ch["message"];
+    return !is_text(msg, "content") && !is_text(msg, "reasoning_content") && !is_text(msg, "reasoning");
   }
 
   std::string choice_text(const json& ch) const {
@@ -526,7 +453,7 @@ class OpenAIBackend final : public Backend {
   // One logical request with the retry policy. body == nullptr: GET, else POST of *body.
   SendResult send_with_retries(const std::string& path, const json* body) {
     const std::string payload = body ? body->dump(-1, ' ', false, json::error_handler_t::replace) : std::string();
-    const std::string what = std::string(body ? "POST " : "GET ") + opts_.base_url + path.substr(url_.path_prefix.size());
+    const std::string what = std::string(body ? "POST " : "GET ") + opts_.base_url + path.substr(url_.path.size());
     httplib::Headers headers;
     if (std::string key = api_key(); !key.empty()) headers.emplace("Authorization", "Bearer " + key);
     headers.emplace("Accept", "application/json");
@@ -587,7 +514,7 @@ class OpenAIBackend final : public Backend {
   }
 
   BackendOptions opts_;
-  ParsedBaseUrl url_;
+  Url url_;
   std::string path_;
   std::string host_url_;
   std::string chat_template_source_;
@@ -595,7 +522,7 @@ class OpenAIBackend final : public Backend {
   mutable std::mutex model_mu_;
   std::mutex resolve_mu_;
   std::string model_;
-  WorkerPool pool_;  // last member: destroyed (threads joined) before anything its tasks could touch
+  JobPool pool_;  // helpers draining a request's jobs; last member: joined before anything its jobs touch
 };
 
 }  // namespace

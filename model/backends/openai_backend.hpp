@@ -45,6 +45,7 @@
 // - Model. An empty BackendOptions::model is resolved once, lazily, from GET {prefix}/models (first id).
 // - latency_s is the wall time from the sample's first attempt to its response, retries included.
 #pragma once
+#include "base/url.hpp"
 #include <memory>
 #include <string>
 
@@ -55,12 +56,7 @@ namespace reval {
 std::unique_ptr<Backend> make_openai_backend(const BackendOptions& opts);
 
 // Split of a base URL, exposed for tests. Throws reval::Error on an unsupported scheme or malformed URL.
-struct ParsedBaseUrl {
-  std::string scheme;       // http | https
-  std::string host;         // without brackets for IPv6 literals
-  int port = 0;             // explicit or the scheme default
-  std::string path_prefix;  // "" or "/v1" (no trailing slash)
-};
-ParsedBaseUrl parse_base_url(const std::string& url);
+// The server URL of BackendOptions::base_url (base/url.hpp rules; errors name "base_url").
+Url parse_base_url(const std::string& url);
 
 }  // namespace reval

@@ -107,7 +107,7 @@ std::shared_ptr<const ChatTemplate> ChatTemplate::from_model_dir(const std::stri
   bool have_cfg = fs::exists(cfg_path);
   if (have_cfg) {
     try {
-      cfg = nlohmann::json::parse(read_file(cfg_path));
+      cfg = parse_json(read_file(cfg_path), cfg_path);
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("{}: invalid JSON: {}", cfg_path, e.what()));
     }
@@ -126,7 +126,7 @@ std::shared_ptr<const ChatTemplate> ChatTemplate::from_model_dir(const std::stri
   } else if (fs::exists(json_path)) {
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(read_file(json_path));
+      j = parse_json(read_file(json_path), json_path);
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("{}: invalid JSON: {}", json_path, e.what()));
     }

@@ -1,11 +1,13 @@
 // Parsing of config.json / generation_config.json (see config.hpp for the normalisation rules).
 #include "model/engine/config.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval::engine {
 namespace {
@@ -20,6 +22,8 @@ std::optional<std::int64_t> opt_int(const json& j, const char* key, const std::s
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return std::nullopt;
   if (!it->is_number_integer()) bad(origin, key, "expected an integer, got " + it->dump());
+  if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+    bad(origin, key, "integer out of range: " + it->dump());
   return it->get<std::int64_t>();
 }
 
@@ -27,6 +31,8 @@ std::int64_t req_int(const json& j, const char* key, const std::string& origin) 
   auto v = opt_int(j, key, origin);
   if (!v) bad(origin, key, "missing");
   if (*v <= 0) bad(origin, key, "must be positive, got " + std::to_string(*v));
+  // Model dimensions index tensors and size buffers: anything above 2^31 is a broken file, not a model.
+  if (*v > (std::int64_t{1} << 31)) bad(origin, key, "out of range (more than 2^31): " + std::to_string(*v));
   return *v;
 }
 
@@ -166,7 +172,7 @@ ModelConfig parse_model_config(const json& j, const std::string& origin) {
 ModelConfig load_model_config(const std::string& path) {
   json j;
   try {
-    j = json::parse(read_file(path));
+    j = parse_json(read_file(path), path);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }
@@ -191,7 +197,7 @@ GenerationConfig load_generation_config(const std::string& path) {
   if (!std::filesystem::exists(path)) return {};
   json j;
   try {
-    j = json::parse(read_file(path));
+    j = parse_json(read_file(path), path);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }

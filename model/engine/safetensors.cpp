@@ -14,6 +14,7 @@
 
 #include "model/engine/config.hpp"
 #include "base/error.hpp"
+#include "base/jsonl.hpp"
 
 namespace reval::engine {
 
@@ -67,8 +68,9 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   f.header_.assign(reinterpret_cast<const char*>(base + 8), n);
   json h;
   try {
+    if (std::string depth = json_depth_error(f.header_); !depth.empty()) throw Error(depth);
     h = json::parse(f.header_);
-  } catch (const json::exception& e) {
+  } catch (const std::exception& e) {
     throw Error(path + ": invalid safetensors header JSON: " + e.what());
   }
   if (!h.is_object()) throw Error(path + ": safetensors header is not a JSON object");

@@ -39,8 +39,6 @@ using StrIdMap = std::unordered_map<std::string, TokenId, StrHash, std::equal_to
 
 // ---- UTF-8 and Unicode helpers (unicode.cpp) ----
 // Decodes one code point at s[i]; returns its byte length (1 for an invalid byte, with cp = -1).
-// Rust `String::from_utf8_lossy` semantics: each maximal invalid subpart becomes one U+FFFD.
-std::string utf8_lossy(std::string_view bytes);
 bool is_unicode_whitespace(std::int32_t cp);  // Unicode White_Space (Rust char::is_whitespace, Oniguruma \s)
 bool is_word_char(std::int32_t cp);           // alphanumeric or '_' (for single_word added tokens)
 // Unicode normalization forms through utf8proc. `form` is "NFC", "NFD", "NFKC" or "NFKD".

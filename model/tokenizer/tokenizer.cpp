@@ -24,6 +24,7 @@
 
 #include "model/tokenizer/internal.hpp"
 #include "base/error.hpp"
+#include "base/utf8.hpp"
 #include "base/jsonl.hpp"
 
 namespace reval {
@@ -213,7 +214,7 @@ class HfTokenizer final : public Tokenizer {
   std::vector<TokenId> encode(std::string_view text, bool add_special_tokens) const override {
     std::string sanitized;
     if (!is_valid_utf8(text)) {
-      sanitized = tok::utf8_lossy(text);
+      sanitized = sanitize_utf8(text);
       text = sanitized;
     }
     std::vector<TokenId> ids;
@@ -264,7 +265,7 @@ class HfTokenizer final : public Tokenizer {
         if (skip_special_tokens && is_special(id)) continue;
         bytes += decode_bytes_[static_cast<std::size_t>(id)];
       }
-      return tok::utf8_lossy(bytes);
+      return sanitize_utf8(bytes);
     }
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
@@ -313,6 +314,17 @@ class HfTokenizer final : public Tokenizer {
  private:
   [[noreturn]] void fail(std::string_view field, std::string_view msg) const { fail_at(path_, 0, field, msg); }
 
+  // Every token id read from the file: an integer in [0, kMaxTokenId] (ids index dense tables, so a stray 2^33 must
+  // be an error, not a wrap-around to some other id or a huge allocation).
+  static constexpr std::int64_t kMaxTokenId = (std::int64_t{1} << 24) - 1;
+  TokenId token_id(const json& v, const std::string& field) const {
+    if (!v.is_number_integer()) fail(field, "expected an integer token id");
+    if (v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(kMaxTokenId)
+                               : (v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxTokenId))
+      fail(field, "token id " + v.dump() + " out of range [0, " + std::to_string(kMaxTokenId) + "]");
+    return static_cast<TokenId>(v.get<std::int64_t>());
+  }
+
   static std::string get_string(const json& j, const char* key, const std::string& dflt = {}) {
     if (!j.is_object() || !j.contains(key) || j[key].is_null()) return dflt;
     return j[key].is_string() ? j[key].get<std::string>() : dflt;
@@ -338,8 +350,7 @@ class HfTokenizer final : public Tokenizer {
           !e["content"].is_string())
         fail(field, "expected an object with integer 'id' and string 'content'");
       AddedToken t;
-      t.id = e["id"].get<TokenId>();
-      if (t.id < 0) fail(field + ".id", "negative id");
+      t.id = token_id(e["id"], field + ".id");
       t.content = e["content"].get<std::string>();
       t.single_word = get_bool(e, "single_word", false);
       t.lstrip = get_bool(e, "lstrip", false);
@@ -377,9 +388,7 @@ class HfTokenizer final : public Tokenizer {
     token_to_id_.reserve(jv.size() + added_.size());
     TokenId max_id = -1;
     for (auto it = jv.begin(); it != jv.end(); ++it) {
-      if (!it.value().is_number_integer()) fail("model.vocab", "id of '" + it.key() + "' is not an integer");
-      TokenId id = it.value().get<TokenId>();
-      if (id < 0) fail("model.vocab", "negative id for '" + it.key() + "'");
+      TokenId id = token_id(it.value(), "model.vocab['" + it.key() + "']");
       max_id = std::max(max_id, id);
     }
     for (const auto& t : added_) max_id = std::max(max_id, t.id);
@@ -604,7 +613,7 @@ class HfTokenizer final : public Tokenizer {
           std::string name = get_string(item["SpecialToken"], "id");
           std::vector<TokenId> ids;
           if (specials.contains(name) && specials[name].contains("ids") && specials[name]["ids"].is_array()) {
-            for (const auto& x : specials[name]["ids"]) ids.push_back(x.get<TokenId>());
+            for (const auto& x : specials[name]["ids"]) ids.push_back(token_id(x, f + ".ids"));
           } else if (auto id = token_to_id(name)) {
             ids.push_back(*id);
           } else {
@@ -621,7 +630,7 @@ class HfTokenizer final : public Tokenizer {
       auto pair_id = [&](const char* key) -> TokenId {
         if (!p.contains(key) || !p[key].is_array() || p[key].size() != 2 || !p[key][1].is_number_integer())
           fail(field + "." + key, "expected [token, id]");
-        return p[key][1].get<TokenId>();
+        return token_id(p[key][1], field + "." + key);
       };
       pre.push_back(pair_id("cls"));
       suf.push_back(pair_id("sep"));
@@ -852,7 +861,7 @@ class HfTokenizer final : public Tokenizer {
           auto b = table.to_bytes(t);
           bytes += b ? *b : t;
         }
-        tokens.assign(1, tok::utf8_lossy(bytes));
+        tokens.assign(1, sanitize_utf8(bytes));
         break;
       }
       case DecStep::kReplace:
@@ -947,7 +956,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& tokeniz
   if (!fs::exists(path, ec)) throw Error(path + ": tokenizer.json not found");
   json j;
   try {
-    j = json::parse(read_text_file(path));
+    j = parse_json(read_text_file(path), path);
   } catch (const json::exception& e) {
     throw Error(path + ": invalid JSON: " + e.what());
   }
@@ -957,7 +966,7 @@ std::shared_ptr<const Tokenizer> Tokenizer::from_file(const std::string& tokeniz
   fs::path cfg = fs::path(path).parent_path() / "tokenizer_config.json";
   if (fs::exists(cfg, ec)) {
     try {
-      config = json::parse(read_text_file(cfg.string()));
+      config = parse_json(read_text_file(cfg.string()), cfg.string());
       have_config = config.is_object();
     } catch (const json::exception& e) {
       throw Error(cfg.string() + ": invalid JSON: " + e.what());

@@ -1,6 +1,5 @@
-// UTF-8 lossy decoding, Unicode normalization (utf8proc) and the GPT-2 byte-level alphabet used by byte-level BPE.
-// utf8_lossy follows Rust's String::from_utf8_lossy exactly (one U+FFFD per maximal invalid subpart), because that
-// is what HF `tokenizers` uses when decoded bytes are not valid UTF-8.
+// Unicode normalization (utf8proc) and the GPT-2 byte-level alphabet used by byte-level BPE. Lossy UTF-8 decoding is
+// base/utf8.hpp's sanitize_utf8 (Rust's String::from_utf8_lossy, which HF `tokenizers` uses for invalid bytes).
 #include <cstdlib>
 
 #include <utf8proc.h>
@@ -11,53 +10,6 @@
 
 namespace reval::tok {
 
-
-
-std::string utf8_lossy(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      n = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-      continue;
-    }
-    // Count how many bytes of the sequence are a valid prefix.
-    std::size_t k = 1;
-    while (k < n && i + k < s.size()) {
-      auto d = static_cast<unsigned char>(s[i + k]);
-      bool ok = (k == 1) ? (d >= lo && d <= hi) : (d >= 0x80 && d <= 0xBF);
-      if (!ok) break;
-      ++k;
-    }
-    if (k == n) {
-      out.append(s.substr(i, n));
-    } else {
-      out += "\xEF\xBF\xBD";
-    }
-    i += k;
-  }
-  return out;
-}
 
 bool is_unicode_whitespace(std::int32_t cp) {
   return (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||

@@ -26,6 +26,17 @@ TEST(Utf8, ValidatesAndSanitizes) {
   EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));      // overlong
   EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));  // surrogate
   EXPECT_EQ(sanitize_utf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  // One policy for ill-formed input: one U+FFFD per maximal invalid subpart (as Python's errors="replace").
+  EXPECT_EQ(sanitize_utf8("\xF0\x9F\x98" "x"), "\xEF\xBF\xBD" "x");               // truncated 4-byte sequence
+  EXPECT_EQ(sanitize_utf8("\xE2\x82"), "\xEF\xBF\xBD");                             // cut at the end
+  EXPECT_EQ(sanitize_utf8("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate: 3
+  EXPECT_EQ(sanitize_utf8("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                 // overlong: 2
+  EXPECT_EQ(sanitize_utf8("\xC3\xA9t\xC3\xA9"), "\xC3\xA9t\xC3\xA9");                 // valid text untouched
+  std::int32_t cp = 0;
+  EXPECT_EQ(utf8_decode("\xF0\x9F\x98" "x", 0, cp), 3u);
+  EXPECT_EQ(cp, -1);
+  EXPECT_EQ(utf8_decode("\xF0\x9F\x98\x80", 0, cp), 4u);
+  EXPECT_EQ(cp, 0x1F600);
 }
 
 TEST(Jsonl, ReportsBadLinesWithNumbers) {
@@ -59,6 +70,10 @@ TEST(SampleSeed, StableAndDistinct) {
   EXPECT_NE(a, sample_seed(1, "math500", "p1", 1));
   EXPECT_NE(a, sample_seed(2, "math500", "p1", 0));
   EXPECT_NE(sample_seed(1, "ab", "c", 0), sample_seed(1, "a", "bc", 0));
+  // Pinned values (computed independently in Python from the definition): a change here would make resumed runs
+  // of older databases sample different tokens than the samples already stored.
+  EXPECT_EQ(sample_seed(0, "math500", "test/precalculus/807.json", 3), 0xbbaee4edddc628a3ULL);
+  EXPECT_EQ(sample_seed(12345, "aime24", "2024-I-1", 63), 0xb9208d6d975ceef3ULL);
 }
 
 TEST(Sha256, KnownVectors) {

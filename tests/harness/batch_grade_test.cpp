@@ -49,7 +49,7 @@ TEST(BatchGrade, MalformedLinesNamedAndSkipped) {
       "{\"response\": \"Answer: B\"\n"
       "{\"gold\": \"B\"}\n"
       "{\"response\": 5, \"gold\": \"B\"}\n"
-      "{\"response\": \"x\", \"gold\": [\"B\", 3]}\n"
+      "{\"response\": \"x\", \"gold\": [\"B\", {}]}\n"
       "\"\xff\"\n"
       "{\"response\": \"I pick C\\nAnswer: C\", \"gold\": [\"A\", \"C\"]}\n";
   BatchGradeStats stats;

@@ -4,11 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <functional>
+#include <thread>
 #include <map>
 #include <mutex>
 
+#include "base/error.hpp"
 #include "harness/eval.hpp"
 #include "results/store.hpp"
+#include "tests/results/fault_vfs.hpp"
 #include "tests/test_util.hpp"
 
 using namespace reval;
@@ -23,6 +28,7 @@ class ScriptedBackend : public Backend {
   int max_concurrency() const override { return 4; }
   std::vector<Completion> generate(const GenerationRequest& req,
                                    const std::function<void(const Completion&)>& on_sample) override {
+    if (before_generate) before_generate(req.problem_id);
     std::vector<Completion> out;
     for (int i : req.sample_indices) {
       {
@@ -50,6 +56,7 @@ class ScriptedBackend : public Backend {
     return calls_;
   }
   std::atomic<bool> fail_{false};
+  std::function<void(const std::string&)> before_generate;  // called first in generate() (may block)
   int stop_after_ = 0;
   std::atomic<bool>* stop_ = nullptr;
 
@@ -186,24 +193,6 @@ TEST(Eval, RefusesToResumeWithDifferentSampling) {
   }
 }
 
-TEST(Eval, GraderExceptionIsInfraErrorNotWrong) {
-  ProblemRecord p;
-  p.task = "math500";
-  p.gold = nlohmann::json::array({"1"});
-  SampleRecord s;
-  s.error = "timeout";
-  struct Throwing : Grader {
-    std::string_view name() const override { return "t"; }
-    std::string_view version() const override { return "0"; }
-    GradeResult grade(const GradeRequest&) const override { throw std::runtime_error("boom"); }
-  } g;
-  EXPECT_EQ(grade_sample(g, p, s).verdict, Verdict::infra_error);
-  s.error.clear();
-  GradeResult r = grade_sample(g, p, s);
-  EXPECT_EQ(r.verdict, Verdict::infra_error);
-  EXPECT_EQ(r.details["error"], "boom");
-}
-
 TEST(Eval, ResumeGradesSamplesStoredWithoutAGrade) {
   test::TempDir dir;
   auto store = open_sqlite_store(dir.file("r.db"));
@@ -229,4 +218,77 @@ TEST(Eval, ResumeGradesSamplesStoredWithoutAGrade) {
       EXPECT_EQ(g.result.verdict, Verdict::correct);
     }
   }
+}
+
+TEST(Eval, DiskFullStopsCleanlyAndResumeLosesNothing) {
+  test::FaultVfs::install();
+  test::TempDir dir;
+  const std::string db = dir.file("full.db");
+  StoreOptions o;
+  o.vfs = test::FaultVfs::kName;
+  o.batch_rows = 1;  // small transactions, so the disk fills in the middle of the run
+  std::int64_t first_run_samples = 0;
+  {
+    auto store = open_sqlite_store(db, o);
+    EvalPlan plan = make_plan(30, 4);
+    RunInfo run = store->create_or_open_run(plan.run);  // schema and run exist; now the disk fills up
+    test::FaultVfs::set_budget(40 * 1024);
+    ScriptedBackend backend(golds(30));
+    // From the 8th problem on, generation waits until the disk has filled (whatever the machine's speed) and then
+    // takes 200 ms a problem, so the run has time to notice the failure and must stop requesting more.
+    std::atomic<int> started{0};
+    backend.before_generate = [&](const std::string&) {
+      if (++started < 8) return;
+      for (int i = 0; i < 2000 && test::FaultVfs::failures() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    };
+    try {
+      execute_eval(plan, *store, backend);
+      ADD_FAILURE() << "a full disk went unnoticed";
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find(db), std::string::npos) << msg;            // names the database
+      EXPECT_NE(msg.find("full"), std::string::npos) << msg;        // and the cause
+      EXPECT_NE(msg.find("resume"), std::string::npos) << msg;      // and what to do
+    }
+    EXPECT_GT(test::FaultVfs::failures(), 0);
+    EXPECT_LT(backend.calls().size(), 20u);  // stopped long before the 30th problem
+    test::FaultVfs::set_budget(-1);
+    first_run_samples = static_cast<std::int64_t>(store->samples(run.id).size());
+  }
+  EXPECT_LT(first_run_samples, 120);
+  // Space is back: the same run resumes and ends with every sample exactly once, every one graded.
+  auto store = open_sqlite_store(db, o);
+  ScriptedBackend again(golds(30));
+  EvalStats s = execute_eval(make_plan(30, 4), *store, again);
+  EXPECT_EQ(s.already_stored, first_run_samples);
+  EXPECT_EQ(s.already_stored + s.generated, 120);
+  auto samples = store->samples(s.run_id);
+  EXPECT_EQ(samples.size(), 120u);
+  auto grades = store->grades(s.run_id);
+  EXPECT_EQ(grades.size(), 120u);
+  for (const auto& g : grades) {
+    bool even = g.key.sample_index % 2 == 0;
+    EXPECT_EQ(g.result.verdict, even ? Verdict::correct : Verdict::wrong);
+  }
+  EXPECT_TRUE(store->check().ok());
+}
+
+TEST(Eval, SecondEvaluatorOfARunIsRefused) {
+  test::TempDir dir;
+  auto store = open_sqlite_store(dir.file("r.db"));
+  EvalPlan plan = make_plan(2, 2);
+  RunInfo run = store->create_or_open_run(plan.run);
+  auto held = store->lease_run(run.id, LeaseOptions{"eval"});
+  ScriptedBackend backend(golds(2));
+  try {
+    execute_eval(plan, *store, backend);
+    ADD_FAILURE() << "two evaluators on one run";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already being used by `reval eval`"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(backend.calls().empty());
+  held.reset();  // released: the run is free again
+  EXPECT_EQ(execute_eval(plan, *store, backend).generated, 4);
 }

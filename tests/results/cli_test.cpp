@@ -1,5 +1,5 @@
-// `reval runs`, `reval report` and `reval compare` end to end: a store written through the library, then the
-// commands' output (stdout or --output files) checked for content and exit status.
+// `reval runs`, `reval report`, `reval compare` and `reval rating` end to end: a store written through the library,
+// then the commands' output (stdout or --output files) checked for content and exit status.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -11,6 +11,7 @@
 
 #include "base/jsonl.hpp"
 #include "results/store.hpp"
+#include "tests/results/codeforces_fixtures.hpp"
 #include "tests/test_util.hpp"
 
 using namespace reval;
@@ -112,4 +113,69 @@ TEST(ResultsCli, RunsReportCompare) {
   EXPECT_NE(nodb.output.find("no such results database"), std::string::npos) << nodb.output;
   auto badfmt = run({"report", "--db", db, "--format", "xlsx"});
   EXPECT_NE(badfmt.status, 0);
+}
+
+// `reval rating` on a run of the codeforces task with two synthetic contests cached (one in the points style, one
+// ICPC), then the stored rating in `reval report` and `reval compare`.
+TEST(ResultsCli, RatingCommand) {
+  test::TempDir dir;
+  std::string db = dir.file("cf.db"), data = dir.file("data");
+  test::write_contest(data, test::big_contest(9201, "CF", 260, 2));
+  test::write_contest(data, test::big_contest(9202, "ICPC", 240, 2));
+  std::string histogram = test::shared_path("data/codeforces/ratings/user_rating_histogram.json");
+  {
+    auto store = open_sqlite_store(db);
+    auto bits = [](std::initializer_list<int> l) {
+      std::vector<bool> v;
+      for (int b : l) v.push_back(b != 0);
+      return v;
+    };
+    test::make_codeforces_run(*store, "strong", data,
+                              {{"9201A", 9201, 800, bits({1})}, {"9201B", 9201, 1500, bits({0, 1})},
+                               {"9202A", 9202, 900, bits({1})}, {"9202B", 9202, 1700, bits({0, 0, 1})}});
+    test::make_codeforces_run(*store, "weak", data,
+                              {{"9201A", 9201, 800, bits({0, 1})}, {"9201B", 9201, 1500, bits({0, 0})},
+                               {"9202A", 9202, 900, bits({0, 0, 0, 1})}, {"9202B", 9202, 1700, bits({0})}});
+  }
+  // Default method: standings (both contests are cached).
+  auto st = run({"rating", "--db", db, "--run", "strong", "--distribution", histogram});
+  ASSERT_EQ(st.status, 0) << st.output;
+  EXPECT_NE(st.output.find("method: contest standings (CodeElo's method), first 8 attempts"), std::string::npos)
+      << st.output;
+  EXPECT_NE(st.output.find("Synthetic Round 9201 (Div. 2)"), std::string::npos) << st.output;
+  EXPECT_NE(st.output.find("Synthetic Round 9202 (Educational)"), std::string::npos);
+  EXPECT_NE(st.output.find("contests used: 2, skipped: 0"), std::string::npos) << st.output;
+  EXPECT_NE(st.output.find("% of all 717,421 rated Codeforces accounts"), std::string::npos) << st.output;
+  // JSON of the problems method with one attempt: 9201A and 9202A solved at the first try, the B's not.
+  auto pj = run({"rating", "--db", db, "--run", "strong", "--method", "problems", "--attempts", "1", "--json",
+                 "--distribution", histogram});
+  ASSERT_EQ(pj.status, 0) << pj.output;
+  auto j = nlohmann::json::parse(pj.output);
+  EXPECT_EQ(j["method"], "problems");
+  EXPECT_EQ(j["params"]["attempts"], 1);
+  EXPECT_EQ(j["details"]["mle"]["solved"], 2);
+  EXPECT_EQ(j["used"], 4);
+  auto weak = run({"rating", "--db", db, "--run", "weak", "--distribution", histogram});
+  ASSERT_EQ(weak.status, 0) << weak.output;
+  // Both ratings were stored: the report shows them, compare pairs them over the two contests.
+  auto md = run({"report", "--db", db});
+  ASSERT_EQ(md.status, 0) << md.output;
+  EXPECT_NE(md.output.find("## Codeforces ratings"), std::string::npos) << md.output;
+  EXPECT_NE(md.output.find("2 contests used, 0 skipped"), std::string::npos) << md.output;
+  auto cmp = run({"compare", "--db", db, "strong", "weak"});
+  ASSERT_EQ(cmp.status, 0) << cmp.output;
+  EXPECT_NE(cmp.output.find("paired over 2 common contests"), std::string::npos) << cmp.output;
+  // --no-save leaves the database alone; a rating of nothing exits 1.
+  auto ns = run({"rating", "--db", db, "--run", "weak", "--method", "problems", "--attempts", "3", "--no-save"});
+  ASSERT_EQ(ns.status, 0) << ns.output;
+  auto js = run({"report", "--db", db, "--format", "json"});
+  auto rj = nlohmann::json::parse(js.output);
+  for (const auto& r : rj["ratings"]) EXPECT_NE(r["params"]["attempts"], 3);
+  auto none = run({"rating", "--db", db, "--run", "weak", "--method", "standings", "--contests", "1"});
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.output.find("fetch them with `reval data fetch codeforces --contest 1`"), std::string::npos)
+      << none.output;
+  auto bad = run({"rating", "--db", db, "--run", "nobody"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("no run named 'nobody'"), std::string::npos);
 }

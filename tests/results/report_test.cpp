@@ -241,3 +241,53 @@ TEST(Report, RunsTableAndComparison) {
   EXPECT_NE(text.find("p-value"), std::string::npos);
   EXPECT_THROW(compare_runs(*f.store, f.a.name, "model-b", "gpqa"), Error);
 }
+
+TEST(Report, PartialResultsAreMarkedInEveryFormat) {
+  Fixture f;  // run A has one infra-error sample in math500; run B has none
+  // Three samples of run B's aime24 lose their grades (a crash between storing and grading).
+  {
+    SampleRecord s;
+    s.run_id = f.b.id;
+    s.key = {"aime24", "aime24-extra", 0};
+    s.completion = "x";
+    s.finish_reason = "stop";
+    for (int j = 0; j < 3; ++j) {
+      s.key.sample_index = j;
+      f.store->add_sample(s);
+    }
+    f.store->flush();
+  }
+  ReportOptions ro;
+  Leaderboard board = build_leaderboard(*f.store, ro);
+  auto row_of = [&](const std::string& run, const std::string& task) -> const TaskSummary& {
+    for (const auto& r : board.rows)
+      if (r.run_name == run && r.task == task) return r;
+    throw std::runtime_error("no row");
+  };
+  EXPECT_EQ(row_of("model-b", "aime24").metrics.ungraded, 3);
+  nlohmann::json j = nlohmann::json::parse(render_leaderboard(board, ReportFormat::json));
+  std::map<std::string, bool> partial;
+  for (const auto& r : j["results"]) partial[r["run"].get<std::string>() + "/" + r["task"].get<std::string>()] = r["partial"];
+  EXPECT_TRUE(partial["model-b/aime24"]);            // ungraded samples
+  EXPECT_TRUE(partial["model<A>&co/math500"]);       // an infra error
+  EXPECT_FALSE(partial["model-b/math500"]);          // complete: not marked
+  EXPECT_FALSE(partial["model<A>&co/aime24"]);
+  std::string md = render_leaderboard(board, ReportFormat::md);
+  EXPECT_NE(md.find("| ungraded |"), std::string::npos) << md;
+  EXPECT_NE(md.find("* partial:"), std::string::npos) << md;
+  int marked = 0;
+  for (const auto& line : lines_of(md))
+    if (line.rfind("| model", 0) == 0 && line.find(" * |") != std::string::npos) ++marked;
+  EXPECT_EQ(marked, 4) << md;  // the two partial results, in the overview and in the details table
+  std::string csv = render_leaderboard(board, ReportFormat::csv);
+  auto header = csv_split(lines_of(csv)[0]);
+  auto col = std::find(header.begin(), header.end(), "partial") - header.begin();
+  ASSERT_LT(col, static_cast<long>(header.size()));
+  int csv_partial = 0;
+  for (size_t i = 1; i < lines_of(csv).size(); ++i) csv_partial += csv_split(lines_of(csv)[i])[col] == "true";
+  EXPECT_EQ(csv_partial, 2);
+  std::string html = render_leaderboard(board, ReportFormat::html);
+  EXPECT_NE(html.find("partial: some samples are ungraded"), std::string::npos);
+  std::string summary = format_run_summary(*f.store, f.b.id);
+  EXPECT_NE(summary.find("* partial"), std::string::npos) << summary;
+}

@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
+
+#include <zip.h>
+#include <zlib.h>
 
 #include "base/error.hpp"
 #include "base/jsonl.hpp"
@@ -316,6 +320,8 @@ TEST(BrokenData, MathAndChoiceRowsFailWithFileLineField) {
   test::TempDir dir;
   LoadOptions o;
   o.data_dir = dir.path();
+  o.accept_data_release = true;  // the hand-written files below are not the official releases
+  o.warn = [](const std::string&) {};
 
   std::string math = dir.file("math500/test.jsonl");
   write(math, "{\"problem\": \"1+1\", \"answer\": \"2\", \"unique_id\": \"a\"}\n{\"problem\": \"2+2\", \"unique_id\": \"b\"}\n");
@@ -354,4 +360,91 @@ TEST(BrokenData, MathAndChoiceRowsFailWithFileLineField) {
   // Missing files are a clear error naming the path.
   expect_load_error("humaneval", o, {"humaneval/HumanEval.jsonl.gz", "missing", "reval data fetch"});
   expect_load_error("gpqa_diamond", o, {"gpqa/gpqa_diamond.zip", "missing"});
+}
+
+TEST(BrokenData, KnownReleasesAreCheckedAndEmptyFilesRefused) {
+  test::TempDir dir;
+  LoadOptions o;
+  o.data_dir = dir.path();
+  std::vector<std::string> warnings;
+  o.warn = [&](const std::string& w) { warnings.push_back(w); };
+  // HumanEval cut at a line boundary (a well-formed gzip of the first 100 rows): a different count is an error.
+  std::string src = read_file(test::shared_path("data/humaneval/HumanEval.jsonl.gz"));
+  std::string first100;
+  std::istringstream lines(src);
+  std::string line;
+  for (int i = 0; i < 100 && std::getline(lines, line); ++i) first100 += line + "\n";
+  {
+    fs::create_directories(dir.file("humaneval"));
+    gzFile f = gzopen(dir.file("humaneval/HumanEval.jsonl.gz").c_str(), "wb");
+    gzwrite(f, first100.data(), static_cast<unsigned>(first100.size()));
+    gzclose(f);
+  }
+  expect_load_error("humaneval", o, {"100 problems", "official release has 164", "--accept-data-release"});
+  o.accept_data_release = true;
+  EXPECT_EQ(load_task("humaneval", o).size(), 100u);
+  ASSERT_FALSE(warnings.empty());
+  EXPECT_NE(warnings.front().find("accepted"), std::string::npos) << warnings.front();
+  o.accept_data_release = false;
+  // The same file without its gzip trailer is refused as truncated, whatever the flag.
+  {
+    std::ifstream in(dir.file("humaneval/HumanEval.jsonl.gz"), std::ios::binary);
+    std::string gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    write(dir.file("humaneval/HumanEval.jsonl.gz"), gz.substr(0, gz.size() - 8));
+  }
+  expect_load_error("humaneval", o, {"HumanEval.jsonl.gz", "truncated"});
+  // Empty files load nothing: an error, not a run over zero problems.
+  write(dir.file("math500/test.jsonl"), "");
+  expect_load_error("math500", o, {"math500", "no problems"});
+  // One empty MMLU subject file among others is an error naming it, not 100 silently missing problems.
+  write(dir.file("mmlu/test/astronomy_test.csv"), "q1,a,b,c,d,A\n");
+  write(dir.file("mmlu/test/anatomy_test.csv"), "");
+  expect_load_error("mmlu", o, {"anatomy_test.csv", "no rows"});
+  // Positive twin: the official files load without a warning.
+  LoadOptions real;
+  real.data_dir = test::shared_path("data");
+  std::vector<std::string> none;
+  real.warn = [&](const std::string& w) { none.push_back(w); };
+  EXPECT_EQ(load_task("humaneval", real).size(), 164u);
+  EXPECT_EQ(load_task("math500", real).size(), 500u);
+  EXPECT_TRUE(none.empty()) << none.front();
+  // A same-sized file with other bytes: loaded, with a checksum warning.
+  std::string m = read_file(test::shared_path("data/math500/test.jsonl"));
+  write(dir.file("math500/test.jsonl"), m + "\n");
+  warnings.clear();
+  EXPECT_EQ(load_task("math500", o).size(), 500u);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("sha256"), std::string::npos) << warnings[0];
+}
+
+TEST(BrokenData, ZipMemberClaimingGigabytesIsRefusedWithoutAllocating) {
+  test::TempDir dir;
+  std::string path = dir.file("gpqa/gpqa_diamond.zip");
+  fs::create_directories(dir.file("gpqa"));
+  {
+    int err = 0;
+    zip_t* za = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+    ASSERT_NE(za, nullptr);
+    static const char text[] = "Question,Correct Answer\n";
+    zip_source_t* src = zip_source_buffer(za, text, sizeof text - 1, 0);
+    ASSERT_GE(zip_file_add(za, "dataset/gpqa_diamond.csv", src, ZIP_FL_OVERWRITE), 0);
+    ASSERT_EQ(zip_close(za), 0);
+  }
+  // Patch the uncompressed size (central directory entry, offset 24; local header, offset 22) to ~4 GB.
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  auto patch = [&](std::size_t at) {
+    f.seekp(static_cast<std::streamoff>(at));
+    const unsigned char four_gb[4] = {0xf0, 0xff, 0xff, 0xff};
+    f.write(reinterpret_cast<const char*>(four_gb), 4);
+  };
+  for (std::size_t i = 0; i + 4 <= bytes.size(); ++i) {
+    if (bytes.compare(i, 4, "PK\x01\x02") == 0) patch(i + 24);
+    if (bytes.compare(i, 4, "PK\x03\x04") == 0) patch(i + 22);
+  }
+  f.close();
+  ASSERT_LT(fs::file_size(path), 400u);
+  LoadOptions o;
+  o.data_dir = dir.path();
+  expect_load_error("gpqa_diamond", o, {"gpqa_diamond.zip", "claims 4294967280 bytes"});
 }

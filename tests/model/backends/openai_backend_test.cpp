@@ -319,6 +319,29 @@ TEST(OpenAIBackend, ReasoningContentIsPrependedAsThinkBlock) {
   EXPECT_THAT(out[1].error, HasSubstr("abort"));
 }
 
+TEST(OpenAIBackend, NullContentIsAnInfraErrorWithTheServersFinishReason) {
+  FakeServer s;
+  s.set_fault([](int, const httplib::Request&, httplib::Response& res) {
+    json r = {{"choices",
+               {{{"index", 0}, {"finish_reason", "content_filter"}, {"message", {{"role", "assistant"}, {"content", nullptr}}}},
+                {{"index", 1}, {"finish_reason", "stop"}, {"message", {{"role", "assistant"}, {"content", ""}}}},
+                {{"index", 2}, {"finish_reason", "stop"},
+                 {"message", {{"role", "assistant"}, {"content", nullptr}, {"reasoning_content", "thinking"}}}}}}};
+    res.set_content(r.dump(), "application/json");
+    return true;
+  });
+  auto out = make_backend("openai", options(s))->generate(request({0, 1, 2}));
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[0].finish, FinishReason::error);
+  EXPECT_THAT(out[0].error, HasSubstr("content is null"));
+  EXPECT_THAT(out[0].error, HasSubstr("content_filter"));
+  // Twins: an empty string is the model's (empty) answer, and reasoning without content is text.
+  EXPECT_TRUE(out[1].error.empty()) << out[1].error;
+  EXPECT_EQ(out[1].text, "");
+  EXPECT_TRUE(out[2].error.empty()) << out[2].error;
+  EXPECT_THAT(out[2].text, HasSubstr("thinking"));
+}
+
 TEST(OpenAIBackend, FewerChoicesThanRequestedGiveErrorSamples) {
   FakeServer s;
   s.set_fault([](int, const httplib::Request&, httplib::Response& res) {
@@ -609,14 +632,14 @@ TEST(OpenAIBackend, BaseUrlParsing) {
   EXPECT_EQ(p.scheme, "http");
   EXPECT_EQ(p.host, "127.0.0.1");
   EXPECT_EQ(p.port, 8000);
-  EXPECT_EQ(p.path_prefix, "/v1");
+  EXPECT_EQ(p.path, "/v1");
   p = parse_base_url("HTTPS://api.example.com/openai/v1/");
   EXPECT_EQ(p.scheme, "https");
   EXPECT_EQ(p.port, 443);
-  EXPECT_EQ(p.path_prefix, "/openai/v1");
+  EXPECT_EQ(p.path, "/openai/v1");
   p = parse_base_url("http://localhost");
   EXPECT_EQ(p.port, 80);
-  EXPECT_EQ(p.path_prefix, "");
+  EXPECT_EQ(p.path, "");
   p = parse_base_url("http://[::1]:9000/v1");
   EXPECT_EQ(p.host, "::1");
   EXPECT_EQ(p.port, 9000);

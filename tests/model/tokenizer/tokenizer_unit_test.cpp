@@ -61,7 +61,7 @@ TEST(RegexSplitter, RejectsOtherLookaround) {
 }
 
 TEST(Unicode, LossyMatchesRust) {
-  using reval::tok::utf8_lossy;
+  const auto utf8_lossy = [](std::string_view s) { return reval::sanitize_utf8(s); };
   EXPECT_EQ(utf8_lossy("ok"), "ok");
   EXPECT_EQ(utf8_lossy("\xF0\x9F\x98"), "\xEF\xBF\xBD");                // truncated 4-byte: one U+FFFD
   EXPECT_EQ(utf8_lossy("\xE2\x82" "a"), "\xEF\xBF\xBD" "a");
@@ -186,6 +186,23 @@ TEST(Tokenizer, MinimalAndMalformedFiles) {
   j = minimal_bpe();
   j["decoder"] = {{"type", "Nope"}};
   expect_error(j, "decoder.type");
+  // Every id read from the file is range-checked: 2^33 must not wrap to some other id.
+  j = minimal_bpe();
+  j["added_tokens"] = json::array({{{"id", 8589934592LL}, {"content", "<x>"}, {"special", true}}});
+  expect_error(j, "added_tokens[0].id");
+  j = minimal_bpe();
+  j["added_tokens"] = json::array({{{"id", -1}, {"content", "<x>"}}});
+  expect_error(j, "out of range");
+  j = minimal_bpe();
+  j["model"]["vocab"]["zz"] = 4294967296ULL;
+  expect_error(j, "model.vocab['zz']");
+  std::ofstream(dir.file("tokenizer.json")) << std::string(100000, '[') << std::string(100000, ']');
+  try {
+    Tokenizer::from_file(dir.path());
+    ADD_FAILURE() << "a 100,000-deep file was accepted";
+  } catch (const reval::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper"), std::string::npos) << e.what();
+  }
   std::ofstream(dir.file("tokenizer.json")) << "{ not json";
   EXPECT_THROW(Tokenizer::from_file(dir.path()), reval::Error);
   EXPECT_THROW(Tokenizer::from_file(dir.file("missing.json")), reval::Error);
@@ -351,7 +368,7 @@ TEST(Tokenizer, RandomBytesFuzz) {
       std::string back = t->decode(ids);
       EXPECT_TRUE(reval::is_valid_utf8(back));
       if (t == qwen()) {
-        EXPECT_EQ(back, reval::tok::unicode_normalize(reval::tok::utf8_lossy(bytes), "NFC"));
+        EXPECT_EQ(back, reval::tok::unicode_normalize(reval::sanitize_utf8(bytes), "NFC"));
       }
       for (TokenId id : ids) EXPECT_TRUE(id >= 0 && id < t->vocab_size());
     }
