@@ -12,6 +12,7 @@
 
 #include "base/error.hpp"
 #include "model/engine/cpu_ops.hpp"
+#include "model/engine/cuda_ops.hpp"
 
 namespace reval::engine {
 
@@ -90,6 +91,25 @@ bool PendingRequest::done() const {
   return state_->done;
 }
 
+std::unique_ptr<DeviceOps> make_device(const EngineOptions& options) {
+  std::string d = options.device.empty() ? "cpu" : options.device;
+  if (d == "auto") d = cuda_device_count() > 0 ? "cuda" : "cpu";
+  if (d == "cpu") return std::make_unique<CpuOps>(options.threads);
+  if (d == "cuda" || d.rfind("cuda:", 0) == 0) {
+    CudaOptions co;
+    co.gpu_memory = options.gpu_memory;
+    if (d.size() > 5) {
+      try {
+        co.device = std::stoi(d.substr(5));
+      } catch (const std::exception&) {
+        throw Error("native engine: bad device '" + d + "' (expected cuda:N)");
+      }
+    }
+    return make_cuda_ops(co);
+  }
+  throw Error("native engine: unknown device '" + options.device + "' (cpu, cuda, cuda:N or auto)");
+}
+
 Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options)
     : Engine(std::move(model), options, nullptr) {}
 
@@ -99,10 +119,20 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options,
   if (options_.block_size <= 0) throw Error("native engine: block_size must be positive");
   if (options_.max_running <= 0) throw Error("native engine: max_running must be positive");
   options_.max_step_tokens = std::max<std::int64_t>(options_.max_step_tokens, options_.max_running);
-  if (!ops_) ops_ = std::make_unique<CpuOps>(options_.threads);
+  if (!ops_) ops_ = make_device(options_);
   device_name_ = ops_->name();
   const ModelConfig& c = model_->config();
-  if (options_.kv_memory <= 0) {  // the default: a share of memory, but no more than 2^20 positions
+  const std::int64_t bs = options_.block_size;
+  ForwardLimits limits;
+  limits.max_tokens = options_.max_step_tokens;
+  limits.max_seqs = options_.max_running;
+  // Block table width: enough for the model's positions (a longer sequence widens it at its first step).
+  const std::int64_t typical = std::max<std::int64_t>(c.max_position_embeddings, 4096);
+  limits.max_blocks_per_seq = (typical + bs - 1) / bs;
+  limits.max_logits_rows = options_.max_running;
+  limits.max_sample_rows = options_.max_running;
+  if (options_.kv_memory <= 0) options_.kv_memory = ops_->plan_kv_memory(*model_, limits);
+  if (options_.kv_memory <= 0) {  // the host default: a share of memory, but no more than 2^20 positions
     const auto per_position = KvLayout::fit(c, 1, ops_->kv_dtype(), 0).block_bytes();
     options_.kv_memory = std::min<std::int64_t>(default_kv_memory(), static_cast<std::int64_t>(per_position) << 20);
   }
@@ -113,15 +143,7 @@ Engine::Engine(std::shared_ptr<const Model> model, const EngineOptions& options,
                 format_bytes(static_cast<double>(layout_.block_bytes())) + "); raise --kv-memory");
   kv_ = std::make_unique<KvCache>(*ops_, layout_);
   pool_ = std::make_unique<BlockPool>(layout_.num_blocks, layout_.block_size, options_.prefix_cache);
-  ForwardLimits limits;
-  limits.max_tokens = options_.max_step_tokens;
-  limits.max_seqs = options_.max_running;
-  const std::int64_t bs = layout_.block_size;
-  // Block table width: enough for the model's positions (a longer sequence widens it at its first step).
-  const std::int64_t typical = std::max<std::int64_t>(c.max_position_embeddings, 4096);
-  limits.max_blocks_per_seq = std::min<std::int64_t>(layout_.num_blocks, (typical + bs - 1) / bs);
-  limits.max_logits_rows = options_.max_running;
-  limits.max_sample_rows = options_.max_running;
+  limits.max_blocks_per_seq = std::min<std::int64_t>(layout_.num_blocks, limits.max_blocks_per_seq);
   limits.max_block_copies = layout_.num_blocks;  // a step copies each destination block at most once
   forward_ = std::make_unique<ForwardPass>(model_, *ops_, *kv_, limits);
   SchedulerOptions so;

@@ -29,8 +29,11 @@
 namespace reval::engine {
 
 struct EngineOptions {
+  std::string device = "cpu";            // cpu | cuda | auto (cuda when a CUDA device is visible, else cpu)
   int threads = 0;                       // CPU device threads (0: all hardware threads)
-  std::int64_t kv_memory = 0;            // KV cache budget in bytes (0: default_kv_memory(), at most 2^20 positions)
+  double gpu_memory = 0.9;               // cuda: share of the GPU's memory for weights + buffers + KV cache
+  std::int64_t kv_memory = 0;            // KV cache budget in bytes (0: cpu: default_kv_memory(), at most 2^20
+                                         // positions; cuda: what gpu_memory leaves after weights and buffers)
   int block_size = 16;                   // positions per KV block (see kv_cache.hpp for the choice)
   int max_running = 256;                 // samples decoded together in one step
   std::int64_t max_step_tokens = 1024;   // new tokens per step, decode + prefill chunks (raised to max_running)
@@ -44,6 +47,9 @@ std::int64_t parse_memory_size(const std::string& text);
 std::string format_bytes(double bytes);  // "1.50 GiB"
 // min(4 GiB, a quarter of physical memory).
 std::int64_t default_kv_memory();
+// The device EngineOptions::device names ("auto" resolved); throws reval::Error for an unknown name or cuda
+// without a device / CUDA build.
+std::unique_ptr<DeviceOps> make_device(const EngineOptions& options);
 
 struct EngineStats {
   SchedulerStats scheduler;

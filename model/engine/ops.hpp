@@ -28,6 +28,8 @@
 
 namespace reval::engine {
 
+struct ForwardLimits;  // forward.hpp
+
 // One layer's paged keys and values: block b's row r (a position) starts at k + b * block_stride +
 // r * token_stride and holds kv_heads * head_dim elements (head-major); v likewise.
 struct KvLayerView {
@@ -76,6 +78,15 @@ class DeviceOps {
   virtual std::string name() const = 0;                  // e.g. "cpu (4 threads)", for provenance
   virtual kernels::DType activation_dtype() const = 0;
   virtual kernels::DType kv_dtype() const = 0;
+
+  // KV cache budget in bytes when the user gave none: what is left of the device's memory share after the model's
+  // weights and the forward pass' buffers for `limits`; 0 = no device-specific plan (the engine's host default).
+  // Throws reval::Error when the weights and buffers alone do not fit.
+  virtual std::int64_t plan_kv_memory(const Model& model, const ForwardLimits& limits) {
+    (void)model;
+    (void)limits;
+    return 0;
+  }
 
   // ---- memory ----
   virtual void* alloc(std::size_t bytes) = 0;            // zero-filled; throws reval::Error when it cannot
