@@ -23,7 +23,8 @@ namespace reval::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, chat_template, dtype = "auto", kv_memory;
+  std::string model, prompt, chat_template, dtype = "auto", kv_memory, device = "auto";
+  double gpu_memory = 0.9;
   std::string hub_url, revision;  // for a hub id in --model
   bool chat = false;
   double temperature = -1, top_p = -1, min_p = -1;
@@ -42,6 +43,8 @@ int run_generate(const GenerateArgs& args) {
   SessionOptions so;
   so.dtype = a.dtype;
   so.chat_template_file = a.chat ? a.chat_template : "";
+  so.engine.device = a.device;
+  so.engine.gpu_memory = a.gpu_memory;
   so.engine.threads = a.threads;
   if (!a.kv_memory.empty()) so.engine.kv_memory = parse_memory_size(a.kv_memory);
   so.engine.max_running = 1;
@@ -98,6 +101,8 @@ void add_engine_commands(CLI::App& app, int& status) {
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Maximum number of generated tokens")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all)");
+  cmd->add_option("--device", args->device, "cpu | cuda | cuda:N | auto (default: cuda when a GPU is visible)");
+  cmd->add_option("--gpu-memory", args->gpu_memory, "cuda: share of the GPU's memory to use")->capture_default_str();
   cmd->add_option("--kv-memory", args->kv_memory, "KV cache budget, e.g. 1GiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
   cmd->add_option("--dtype", args->dtype, "Weight handling: auto (stored dtype) or f32 (convert at load)")
       ->check(CLI::IsMember({"auto", "f32"}));

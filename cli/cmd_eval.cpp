@@ -61,6 +61,12 @@ void add_eval_commands(CLI::App& app, int& status) {
   eval->add_option("--request-timeout", opts->backend_options.timeout_s, "openai: seconds per request")
       ->capture_default_str();
   eval->add_option("--threads", opts->backend_options.threads, "native: CPU threads (default: all cores)");
+  eval->add_option_function<std::string>(
+      "--device", [opts](const std::string& v) { opts->backend_options.native["device"] = v; },
+      "native: cpu | cuda | cuda:N | auto (default: cuda when a GPU is visible)");
+  eval->add_option_function<double>(
+      "--gpu-memory", [opts](double v) { opts->backend_options.native["gpu_memory"] = v; },
+      "native, cuda: share of the GPU's memory to use (default 0.9)");
   eval->add_option("--kv-memory", opts->kv_memory,
                    "native: KV cache budget, e.g. 4GiB or 512MiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
   eval->add_option("--hub-url", opts->hub.hub_url,

@@ -18,6 +18,8 @@ NativeOptions native_options_from_json(const nlohmann::json& j, NativeOptions o)
     for (const auto& [key, value] : j.items()) {
       field = key;
       if (key == "threads") o.threads = value.get<int>();
+      else if (key == "device") o.device = value.get<std::string>();
+      else if (key == "gpu_memory") o.gpu_memory = value.get<double>();
       else if (key == "chat_template") o.chat_template_file = value.get<std::string>();
       else if (key == "dtype") o.dtype = value.get<std::string>();
       else if (key == "kv_memory")
@@ -46,6 +48,8 @@ class NativeBackend final : public Backend {
     engine::SessionOptions so;
     so.dtype = o.dtype;
     so.chat_template_file = o.chat_template_file;
+    so.engine.device = o.device;
+    so.engine.gpu_memory = o.gpu_memory;
     so.engine.threads = o.threads;
     so.engine.kv_memory = o.kv_memory;
     so.engine.block_size = o.block_size;

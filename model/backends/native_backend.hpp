@@ -22,6 +22,8 @@
 namespace reval {
 
 struct NativeOptions {
+  std::string device = "auto";          // cpu | cuda | cuda:N | auto (cuda when a CUDA device is visible)
+  double gpu_memory = 0.9;              // cuda: share of the GPU's memory for weights + buffers + KV cache
   int threads = 0;                      // CPU threads (0: all hardware threads)
   std::string chat_template_file;       // overrides the model folder's chat template
   std::string dtype = "auto";           // auto (compute over stored bf16/f16/f32) | f32 (convert weights at load)
