@@ -161,6 +161,8 @@ class CudaOps final : public DeviceOps {
     check_cuda(cudaStreamSynchronize(stream_), "a step's kernels");
   }
 
+  // Every upload is a new device copy owned until this object dies (no cache by host address: a freed and
+  // reallocated host buffer could alias a stale copy). One ForwardPass per model and device is the normal case.
   Weight upload_weight(const Weight& host) override {
     Weight d = host;
     const std::int64_t n = host.rows * host.cols;
