@@ -25,16 +25,23 @@ step() {  # step NAME LIMIT_S COMMAND...
   local verdict=ok; [ "$rc" -eq 0 ] || verdict="FAILED (rc $rc)"; [ "$rc" -eq 124 ] && verdict="TIMED OUT"
   summary+=("| $name | $verdict | ${dt}s |")
 }
+# The CUDA libraries are not packed (the machine's own match its driver): find them if the loader does not.
+for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13; do
+  if ! ldconfig -p 2>/dev/null | grep -q "$lib" && [ ! -e "/usr/local/cuda/lib64/$lib" ]; then
+    dir=$(find /usr/local /opt -name "$lib" 2>/dev/null | head -1 | xargs -r dirname)
+    [ -n "$dir" ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" && echo "check: $lib from $dir"
+  fi
+done
 [ -x "$D/run" ] || { echo "check: $D/run missing: run bench/gpu/pack.sh here and carry $D" >&2; exit 2; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv 2>&1 | tee -a "$log"
 python3 -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.version.cuda)" 2>&1 | tee -a "$log"
 
-export GTEST_COLOR=no
+export GTEST_COLOR=no REVAL_REQUIRE_GPU=1  # the gpu tests fail instead of skipping without a device
 step "gpu tests: CudaOps vs CpuOps, tiny checkpoints, sampling" 120 \
   "$D/run" engine_cuda_ops_test --gtest_output=json:"$OUT/engine_cuda_ops_test.json"
 step "gpu tests: fp32 CUDA kernels" 30 "$D/run" kernels_cuda_test
 step "random R1-Distill-Qwen-1.5B checkpoint" 60 \
-  "$D/run" reval-make-checkpoint --preset r1-distill-qwen-1.5b --out "$WORK/r1-1.5b"
+  "$D/run" reval-make-checkpoint --preset "${PRESET:-r1-distill-qwen-1.5b}" --out "$WORK/r1-1.5b"
 step "HF transformers comparison (logits + 32 greedy steps)" 150 \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_compare.py --model "$WORK/r1-1.5b" --dump "$D/run reval-engine-dump" \
   --work "$WORK/hf" --steps 32

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -67,7 +68,10 @@ void expect_close(const std::vector<float>& gpu, const std::vector<float>& cpu, 
 class CudaOpsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: CUDA device tests skipped (run bench/gpu/check.sh on a GPU machine)";
+    if (cuda_device_count() == 0) {
+      if (std::getenv("REVAL_REQUIRE_GPU")) FAIL() << "REVAL_REQUIRE_GPU is set but no CUDA device is visible";
+      GTEST_SKIP() << "no CUDA device: CUDA device tests skipped (run bench/gpu/check.sh on a GPU machine)";
+    }
     gpu_ = make_cuda_ops();
     cpu_ = std::make_unique<CpuOps>(2);
   }
