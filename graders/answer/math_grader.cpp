@@ -2,7 +2,7 @@
 // counts). Verdicts: correct / wrong / no_answer (nothing extracted: unterminated think, truncation inside it, no
 // answer in the text). A comparison that runs out of its budget is `wrong` with details.timeout = true (the model
 // did answer; we could not prove it right in time); an over-limit input is `wrong` with details.refused = true.
-// grade() never throws: an unexpected internal failure is infra_error with details.error.
+// An unexpected internal failure propagates to GraderSet::grade (graders/grading.hpp), which records infra_error.
 #include <chrono>
 
 #include "graders/answer/latex.hpp"
@@ -22,7 +22,7 @@ class MathGrader final : public Grader {
   GradeResult grade(const GradeRequest& req) const override {
     GradeResult r;
     auto t0 = std::chrono::steady_clock::now();
-    try {
+    {  // failures propagate to GraderSet::grade, the one place they become infra_error
       const std::string finish = to_string(req.finish);
       if (req.gold.empty()) {
         r.verdict = Verdict::infra_error;
@@ -63,10 +63,6 @@ class MathGrader final : public Grader {
         }
         if (!notes.empty()) r.details["notes"] = notes;
       }
-    } catch (const std::exception& e) {
-      r = GradeResult{};
-      r.verdict = Verdict::infra_error;
-      r.details["error"] = e.what();
     }
     r.details["time_us"] =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();
