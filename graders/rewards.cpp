@@ -230,7 +230,11 @@ nlohmann::json code_fields(const nlohmann::json& given) {
 
 RewardItem item_from_ground_truth(std::string_view source, std::string response, const nlohmann::json& ground_truth,
                                   const nlohmann::json& extra_info) {
-  Route r = route(source);
+  return item_from_ground_truth(route(source), source, std::move(response), ground_truth, extra_info);
+}
+
+RewardItem item_from_ground_truth(const Route& r, std::string_view source, std::string response,
+                                  const nlohmann::json& ground_truth, const nlohmann::json& extra_info) {
   RewardItem it;
   it.source = std::string(source);
   it.response = std::move(response);
@@ -382,9 +386,9 @@ int RewardScorer::workers() const { return pool_->size(); }
 
 void RewardScorer::add_route(const std::string& source, Route r) { custom_routes_[source] = std::move(r); }
 
-Route RewardScorer::route_of(const std::string& source) const {
+Route RewardScorer::route(const std::string& source) const {
   if (auto it = custom_routes_.find(source); it != custom_routes_.end()) return it->second;
-  return route(source);
+  return rewards::route(source);
 }
 
 namespace {
@@ -401,7 +405,7 @@ RewardResult missing_result(const RewardItem& item, std::string_view stage, std:
 RewardResult RewardScorer::grade_one(const RewardItem& item, const RewardOptions& options) {
   Route rt;
   try {
-    rt = route_of(item.source);
+    rt = route(item.source);
   } catch (const std::exception& e) {
     return missing_result(item, "input", e.what());
   }

@@ -152,6 +152,9 @@ struct RewardItem {
 // model continued it, chat template included: the format check reads a prefilled `<think>` from it.)
 RewardItem item_from_ground_truth(std::string_view source, std::string response, const nlohmann::json& ground_truth,
                                   const nlohmann::json& extra_info = nullptr);
+// The same with the route already resolved (RewardScorer::route() knows custom routes too).
+RewardItem item_from_ground_truth(const Route& route, std::string_view source, std::string response,
+                                  const nlohmann::json& ground_truth, const nlohmann::json& extra_info = nullptr);
 
 // A `reval grade` input line (see request_from_line() in grading.hpp) as an item graded by `grader`: exactly the
 // request `reval grade --grader GRADER` builds from it. Returns "" or a message naming the field.
@@ -201,12 +204,13 @@ class RewardScorer {
   GraderSet& graders() { return graders_; }  // e.g. to add a custom grader (tests add fakes)
   // Registers a data source (or kind) name for a grader, ahead of the built-in table.
   void add_route(const std::string& source, Route route);
+  // The route of a source: the registered ones first, then rewards::route() (which throws for unknown names).
+  Route route(const std::string& source) const;
   int workers() const;
   // How many score_batch() calls were running at once, at most, since construction (concurrency evidence).
   int max_concurrent_batches() const { return max_batches_.load(); }
 
  private:
-  Route route_of(const std::string& source) const;
   RewardResult grade_one(const RewardItem& item, const RewardOptions& options);
   GraderSet graders_;
   std::unique_ptr<JobPool> pool_;
