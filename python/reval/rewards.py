@@ -19,7 +19,10 @@ import math
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from . import _reval
+try:
+    from . import _reval
+except ImportError:  # loaded by file path (verl's custom_reward_function.path=.../reval/rewards.py): no parent package
+    from reval import _reval
 
 __all__ = [
     "Scorer", "configure", "scorer", "route", "sources",

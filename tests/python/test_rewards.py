@@ -83,6 +83,14 @@ class Verl(unittest.TestCase):
         self.assertEqual(out[1]["missing_reason"], "infra_error")
         self.assertIn("tests", out[1]["error"])
 
+    def test_loaded_by_file_path_as_verl_does(self):
+        # verl's custom_reward_function loads a file with spec_from_file_location, outside any package.
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("custom_module", rewards.__file__)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        self.assertEqual(module.compute_score("aime24", "\\boxed{7}", "7")["score"], 1.0)
+
     def test_missing_score_can_be_chosen(self):
         out = rewards.compute_score_batch(["livecodebench"], ["print(1)"], [{"not": "tests"}], missing_score=-1.0)
         self.assertEqual(out[0]["score"], -1.0)
