@@ -81,6 +81,28 @@ def bench_python_threads(responses, golds, threads, workers):
     return len(responses) / (time.perf_counter() - t0), scorer.max_concurrent_batches
 
 
+def bench_python_single(responses, golds, threads, n):
+    """T Python threads calling score() one item at a time (graded on the calling thread, GIL released)."""
+    from reval import rewards
+    scorer = rewards.Scorer(None, 1)
+    scorer.score("math", responses[0], golds[0])
+    barrier = threading.Barrier(threads + 1)
+
+    def run(k):
+        barrier.wait()
+        for i in range(k, n, threads):
+            scorer.score("math", responses[i], golds[i])
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return n / (time.perf_counter() - t0)
+
+
 def bench_http(build, responses, golds, clients, batch, workers, seconds):
     proc = subprocess.Popen([os.path.join(build, "reval"), "serve-reward", "--port", "0", "--workers", str(workers)],
                             stderr=subprocess.PIPE, text=True)
@@ -191,6 +213,10 @@ def main():
     rt, conc = bench_python_threads(responses, golds, 4, cores)
     rows.append(("math", f"4 Python threads x score_batch, {cores} workers", f"{rt:,.0f} rewards/s",
                  f"max concurrent batches {conc}"))
+    for threads in (1, cores):
+        rs = bench_python_single(responses, golds, threads, min(n, 50000))
+        rows.append(("math", f"{threads} Python thread(s) x score(), one item per call", f"{rs:,.0f} rewards/s",
+                     "GIL released while grading"))
     for clients, batch in ((4, 1000), (8, 256)):
         rh, errs, _ = bench_http(args.build, responses, golds, clients, batch, cores, 3 if args.quick else 8)
         rows.append(("math", f"HTTP POST /, {clients} clients x {batch} items, {cores} workers",
