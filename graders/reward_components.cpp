@@ -9,6 +9,7 @@
 #include <utf8proc.h>
 
 #include "base/error.hpp"
+#include "base/reasoning.hpp"
 #include "base/utf8.hpp"
 #include "graders/answer/math.hpp"
 #include "graders/rewards.hpp"
@@ -78,7 +79,8 @@ bool has_fenced_block(std::string_view text) {
 
 }  // namespace
 
-FormatCheck check_format(std::string_view response, std::string_view grader, std::string_view prompt) {
+FormatCheck check_format(std::string_view response, std::string_view grader, std::string_view prompt,
+                         FinishReason finish) {
   FormatCheck f;
   const std::size_t closes = count_of(response, kClose);
   const std::size_t opens = count_of(response, kOpen);
@@ -96,10 +98,9 @@ FormatCheck check_format(std::string_view response, std::string_view grader, std
   else if (prompt_known && !prefilled && opens == 0) f.reason = "</think> without <think>";
   else f.think_closed = true;
 
-  // The answer is looked for after the reasoning; with no </think>, only when no reasoning is open either.
-  std::string_view answer;
-  if (close != std::string_view::npos) answer = response.substr(close + kClose.size());
-  else if (opens == 0) answer = response;
+  // The answer is where every grader looks for it (base/reasoning.hpp): after the last </think>; with none, nowhere
+  // when a <think> is open or the output was cut off, else the whole completion.
+  const std::string_view answer = strip_reasoning(response, finish).value_or(std::string_view{});
   if (grader == "code") {
     f.answer_marked = has_fenced_block(answer);
   } else {

@@ -342,7 +342,7 @@ RewardResult make_result(const RewardItem& item, const Route& route, const Grade
   r.details = graded.result.details.is_object() ? graded.result.details : nlohmann::json::object();
   r.accuracy = r.verdict == Verdict::infra_error ? 0.0 : std::clamp(graded.result.score, 0.0, 1.0);
 
-  FormatCheck fc = check_format(item.response, route.grader, item.prompt);
+  FormatCheck fc = check_format(item.response, route.grader, item.prompt, item.finish);
   r.format = fc.score(options.format);
   nlohmann::json fd = {{"think_closed", fc.think_closed}, {"answer_marked", fc.answer_marked}};
   if (!fc.reason.empty()) fd["reason"] = fc.reason;

@@ -108,7 +108,9 @@ struct FormatCheck {
 };
 // `grader` picks the answer mark (math/choice: box or Answer:, code: fence). `prompt`: when given, says whether
 // the chat template prefilled `<think>` (then the completion must not open it again); empty: either form passes.
-FormatCheck check_format(std::string_view response, std::string_view grader, std::string_view prompt = {});
+// The answer is looked for where the graders look (strip_reasoning() in base/reasoning.hpp, which needs `finish`).
+FormatCheck check_format(std::string_view response, std::string_view grader, std::string_view prompt = {},
+                         FinishReason finish = FinishReason::stop);
 
 struct LanguageCheck {
   double share = 0;          // target words / counted words (0 when there are none)

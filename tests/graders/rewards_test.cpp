@@ -231,6 +231,10 @@ TEST(RewardFormat, ReasoningClosedAndAnswerMarked) {
   loose.require_think = false;
   EXPECT_EQ(rw::check_format("\\boxed{4}", "math").score(loose), 1.0);
   EXPECT_EQ(rw::check_format("4", "math").score(loose), 0.0);
+  // The answer is where the graders look for it (base/reasoning.hpp): an output cut off by the length limit with no
+  // </think> is still reasoning, so its box is not an answer; after a </think> it is.
+  EXPECT_EQ(rw::check_format("\\boxed{4}", "math", "", reval::FinishReason::length).score(loose), 0.0);
+  EXPECT_EQ(rw::check_format("x</think>\\boxed{4}", "math", "", reval::FinishReason::length).score(loose), 1.0);
 }
 
 TEST(RewardLanguage, ShareOfTheReasoningInTheTargetScript) {
