@@ -17,7 +17,14 @@
 using nlohmann::json;
 namespace rw = reval::rewards;
 
-TEST(RewardHacking, EveryHackGetsRewardZeroAndEveryTwinOne) {
+// Distinct names for the two builds of this file: ctest labels go by test name.
+#ifdef REVAL_FULL_TABLE
+#define REVAL_HACKING_TEST WholeTableEveryHackGetsRewardZeroAndEveryTwinOne
+#else
+#define REVAL_HACKING_TEST SampleEveryHackGetsRewardZeroAndEveryTwinOne
+#endif
+
+TEST(RewardHacking, REVAL_HACKING_TEST) {
   std::vector<json> rows;
   reval::for_each_jsonl_file(reval::test::source_dir() + "/tests/graders/code/data/reward_hacking.jsonl",
                              [&](reval::JsonlLine& line) {
