@@ -770,8 +770,18 @@ constexpr const char* kScript = R"js(
     if (t.prompt && t.prompt[pi] !== null)
       detail.append(el('details', {}, el('summary', {text: 'Prompt (the user turn as the model saw it)'}),
                        el('pre', {text: t.prompt[pi]})));
-    if (t.gold && t.gold[pi] !== null && t.gold[pi] !== '[]')
-      detail.append(el('p', {}, 'Gold: ', el('code', {class: 'gold', text: t.gold[pi]})));
+    if (t.gold && t.gold[pi] !== null) {
+      let gold;
+      try { gold = JSON.parse(t.gold[pi]); } catch (e) { gold = [t.gold[pi]]; }
+      if (Array.isArray(gold) && gold.length) {
+        const line = el('p', {}, 'Gold: ');
+        gold.forEach((g, i) => {
+          if (i) line.append(' | ');
+          line.append(el('code', {class: 'gold', text: typeof g === 'string' ? g : JSON.stringify(g)}));
+        });
+        detail.append(line);
+      }
+    }
     for (const r of t.runs) {
       const codes = r.c[pi];
       if (codes === null) continue;
