@@ -38,6 +38,7 @@
 #include <ctime>
 #include <deque>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <random>
@@ -645,9 +646,15 @@ class SqliteStore final : public SampleStore {
     for (const auto& v : q.statuses) check_sample_status(v, "verdict");
     flush();
     std::lock_guard lk(read_mu_);
-    // One cached statement per shape (with or without the problem join), reused across calls: the HTML report
-    // looks up thousands of single samples.
-    Stmt& st = q.with_problem ? sample_with_problem_ : sample_plain_;
+    // One cached statement per shape (which filters are set, with or without the problem join), reused across
+    // calls: the HTML report looks up thousands of single samples. Only the filters in use appear in the SQL, so
+    // a lookup by task, problem and index is a search of the (run_id, task, problem_id, sample_index) index, not a
+    // scan of the run ("?2 = '' OR task = ?2" would keep SQLite to run_id alone).
+    const bool by_task = !q.task.empty(), by_problem = !q.problem_id.empty(), by_index = q.sample_index >= 0;
+    const bool by_status = !q.statuses.empty();
+    const int shape = (q.with_problem ? 1 : 0) | (by_task ? 2 : 0) | (by_problem ? 4 : 0) | (by_index ? 8 : 0) |
+                      (q.truncated_only ? 16 : 0) | (by_status ? 32 : 0);
+    Stmt& st = sample_stmts_[shape];
     if (!st.get()) {
       std::string sql =
           "SELECT s.run_id, s.task, s.problem_id, s.sample_index, length(s.completion),"
@@ -662,11 +669,15 @@ class SqliteStore final : public SampleStore {
              "  AND h.problem_id = s.problem_id AND h.sample_index = s.sample_index)";
       if (q.with_problem)
         sql += " LEFT JOIN problems p ON p.run_id = s.run_id AND p.task = s.task AND p.problem_id = s.problem_id";
-      sql += " WHERE s.run_id = ?1 AND (?2 = '' OR s.task = ?2) AND (?3 = '' OR s.problem_id = ?3)"
-             " AND (?4 < 0 OR s.sample_index = ?4) AND (?5 = 0 OR s.finish_reason = 'length')"
-             " AND (?6 = '' OR instr(?6, ',' || (CASE WHEN s.error <> '' THEN 'infra_error'"
-             "   WHEN g.id IS NULL THEN 'ungraded' ELSE g.verdict END) || ',') > 0)"
-             " ORDER BY s.task, s.problem_id, s.sample_index";
+      sql += " WHERE s.run_id = ?1";
+      if (by_task) sql += " AND s.task = ?2";
+      if (by_problem) sql += " AND s.problem_id = ?3";
+      if (by_index) sql += " AND s.sample_index = ?4";
+      if (q.truncated_only) sql += " AND s.finish_reason = 'length'";
+      if (by_status)
+        sql += " AND instr(?6, ',' || (CASE WHEN s.error <> '' THEN 'infra_error'"
+               "   WHEN g.id IS NULL THEN 'ungraded' ELSE g.verdict END) || ',') > 0";
+      sql += " ORDER BY s.task, s.problem_id, s.sample_index";
       st = Stmt(rdb_, sql.c_str(), true, path_);
     }
     std::string statuses;
@@ -679,7 +690,6 @@ class SqliteStore final : public SampleStore {
     st.bind(2, std::string_view(q.task));
     st.bind(3, std::string_view(q.problem_id));
     st.bind(4, q.sample_index);
-    st.bind(5, q.truncated_only ? 1 : 0);
     st.bind(6, std::string_view(statuses));
     st.bind(7, q.head_chars);
     st.bind(8, q.tail_chars);
@@ -1069,8 +1079,7 @@ class SqliteStore final : public SampleStore {
   }
 
   void close_all() {
-    sample_with_problem_ = Stmt();
-    sample_plain_ = Stmt();
+    sample_stmts_.clear();
     insert_sample_ = Stmt();
     delete_grades_ = Stmt();
     insert_grade_ = Stmt();
@@ -1326,7 +1335,7 @@ class SqliteStore final : public SampleStore {
   sqlite3* rdb_ = nullptr;
   std::mutex write_mu_;  // guards wdb_ and the cached write statements
   std::mutex read_mu_;   // guards rdb_ and the cached read statements
-  Stmt sample_with_problem_, sample_plain_;  // for_each_sample (with and without the problem join)
+  std::map<int, Stmt> sample_stmts_;  // for_each_sample, one per query shape (filters set, problem join)
   Stmt insert_sample_, delete_grades_, insert_grade_, put_problem_, begin_, commit_;
 
   std::mutex qmu_;                    // guards everything below
