@@ -867,6 +867,8 @@ constexpr const char* kScript = R"js(
   renderGrid();
   fromHash();
   markErrors();
+  // Milliseconds from navigation start until the page is drawn (bench/results/report_bench.sh reads it).
+  body.setAttribute('data-reval-ms', String(Math.round(performance.now())));
   body.setAttribute('data-reval-ready', '1');
 })();
 )js";

@@ -75,6 +75,7 @@ TEST(HtmlReportBrowser, ScriptRunsLeaderboardChartsGridAndProblemView) {
   ASSERT_FALSE(dom.empty()) << "the browser printed nothing";
   EXPECT_NE(dom.find("data-reval-ready=\"1\""), std::string::npos) << "the page script did not finish";
   EXPECT_NE(dom.find("data-reval-errors=\"0\""), std::string::npos) << "the page script reported an error";
+  EXPECT_NE(dom.find("data-reval-ms=\""), std::string::npos) << "the page did not record its drawing time";
   EXPECT_NE(dom.find("id=\"leaderboard-table\""), std::string::npos);
   EXPECT_EQ(count(dom, "<svg class=\"chart\""), 2u);
   // The grid drawn by the script, switched to the task of the problem named in the URL (math500, 6 problems).
