@@ -225,7 +225,14 @@ TEST(SampleQueryTest, SqliteQueryMatchesGenericImplementation) {
                                       Q().statuses({"infra_error", "ungraded"}),
                                       Q().truncated_only(true),
                                       Q().head_chars(4).tail_chars(6),
-                                      Q().task("math500").sample_index(0).with_problem(false)};
+                                      Q().task("math500").sample_index(0).with_problem(false),
+                                      // Each set of filters is its own cached statement: combinations, and shapes
+                                      // met again after others.
+                                      Q().sample_index(1),
+                                      Q().task("math500").problem_id("p1").statuses({"wrong"}).truncated_only(true),
+                                      Q().task("math500").problem_id("p1").sample_index(2),
+                                      Q().task("math500").problem_id("p2").sample_index(0).with_problem(false),
+                                      Q().task("math500")};
   for (const auto& q : queries) {
     std::vector<SampleDetail> fast = f.query(q), generic;
     f.store->SampleStore::for_each_sample(f.run.id, q, [&](const SampleDetail& d) { generic.push_back(d); });
