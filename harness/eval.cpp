@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -201,6 +202,8 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   // completion text, so completions are read only when something is actually ungraded.
   GraderSet graders;
   std::atomic<std::int64_t> graded{0}, generated{0}, gen_errors{0};
+  std::mutex first_error_mu;
+  std::string first_error;  // the first generation error's message (guarded by first_error_mu)
   std::set<SampleKey> ungraded;
   for (const auto& s : store.sample_summaries(run.id))
     if (!s.grade && s.error.empty()) ungraded.insert(s.key);
@@ -288,7 +291,10 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
           s.error = c.error;
           if (!guarded_write([&] { store.add_sample(s); })) return;
           ++generated;
-          if (!c.error.empty()) ++gen_errors;
+          if (!c.error.empty() && gen_errors++ == 0) {
+            std::lock_guard lock(first_error_mu);
+            first_error = c.error;
+          }
           progress.add(1, c.completion_tokens);
           grading.submit([&, s, problem = job.problem, grader_name = job.task->info.grader] {
             if (failed.load()) return;
@@ -334,6 +340,10 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
   refresh_ratings(store, run.id);  // Codeforces-style ratings of the run, recomputed from the new grades
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
+  {
+    std::lock_guard lock(first_error_mu);
+    stats.first_generation_error = first_error;
+  }
   stats.graded = graded.load();
   stats.interrupted = stop && stop->load();
   return stats;
