@@ -15,5 +15,6 @@ void add_tokenizer_commands(CLI::App& app, int& status); // tokenize            
 void add_chat_commands(CLI::App& app, int& status);     // render-chat            (cmd_chat.cpp)
 void add_engine_commands(CLI::App& app, int& status);   // generate               (cmd_engine.cpp)
 void add_rating_command(CLI::App& app, int& status);    // rating                 (cmd_rating.cpp)
+void add_merge_command(CLI::App& app, int& status);     // merge                  (cmd_merge.cpp)
 
 }  // namespace reval::cli

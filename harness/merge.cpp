@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -81,9 +82,17 @@ MergeStats merge_databases(const MergeOptions& options) {
     s.runs = s.store->list_runs();
     sources.push_back(std::move(s));
   }
-  StoreOptions wo;
-  wo.quick_check = true;
-  auto out = open_sqlite_store(options.out, wo);
+  // OUT is opened (created) only once the merge is known to be acceptable; its existing runs are read first.
+  std::vector<RunInfo> out_runs;
+  {
+    std::error_code ec;
+    if (fs::exists(options.out, ec)) out_runs = open_sqlite_store(options.out, ro)->list_runs();
+  }
+  auto out_run = [&](const std::string& name) -> std::optional<RunInfo> {
+    for (const auto& r : out_runs)
+      if (r.name == name) return r;
+    return std::nullopt;
+  };
 
   // Which runs, and the plan for each: check every identity before writing anything.
   std::vector<std::string> names;
@@ -109,7 +118,7 @@ MergeStats merge_databases(const MergeOptions& options) {
   for (const auto& name : names) {
     RunPlan plan;
     std::string base_file = options.out;
-    if (auto existing = out->find_run(name)) {
+    if (auto existing = out_run(name)) {
       plan.base = *existing;
       plan.exists = true;
     }
@@ -147,6 +156,9 @@ MergeStats merge_databases(const MergeOptions& options) {
     plans.push_back(std::move(plan));
   }
 
+  StoreOptions wo;
+  wo.quick_check = true;
+  auto out = open_sqlite_store(options.out, wo);
   MergeStats stats;
   for (auto& plan : plans) {
     MergeRunStats rs;
