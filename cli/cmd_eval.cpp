@@ -210,12 +210,14 @@ void add_eval_commands(CLI::App& app, int& status) {
     RegradeStats s = regrade(*ropts, &g_stop);
     std::string kinds;
     for (const auto& [kind, n] : s.changes_by_kind) kinds += fmt::format("{}{}: {}", kinds.empty() ? "" : ", ", kind, n);
-    std::fprintf(stderr, "reval: re-graded %lld samples; %lld verdicts changed%s\n", static_cast<long long>(s.graded),
-                 static_cast<long long>(s.changed), kinds.empty() ? "" : (" (" + kinds + ")").c_str());
+    // --verbose: one line per change on stdout (run, task, sample, verdicts, extracted answers), then the summary.
     for (const auto& c : s.changes)
       std::printf("%s\t%s\t%s#%d\t%s -> %s\t%s -> %s\n", c.run.c_str(), c.key.task.c_str(), c.key.problem_id.c_str(),
                   c.key.sample_index, c.old_verdict.c_str(), c.new_verdict.c_str(),
                   c.old_extracted ? c.old_extracted->c_str() : "-", c.new_extracted ? c.new_extracted->c_str() : "-");
+    std::fflush(stdout);
+    std::fprintf(stderr, "reval: re-graded %lld samples; %lld verdicts changed%s\n", static_cast<long long>(s.graded),
+                 static_cast<long long>(s.changed), kinds.empty() ? "" : (" (" + kinds + ")").c_str());
     if (s.skipped > 0) {
       std::fprintf(stderr, "reval: interrupted: %lld samples not re-graded (they keep their previous grade)\n",
                    static_cast<long long>(s.skipped));

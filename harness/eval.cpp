@@ -68,11 +68,12 @@ std::map<std::string, nlohmann::json> filters_by_task(const nlohmann::json& filt
   std::map<std::string, nlohmann::json> out;
   if (filters.is_null()) return out;
   if (!filters.is_object()) throw Error("--filters: expected a JSON object, got " + filters.dump());
+  if (filters.empty()) return out;
   auto is_task = [](const std::string& name) {
     const auto& all = all_tasks();
     return std::any_of(all.begin(), all.end(), [&](const TaskInfo& t) { return t.name == name; });
   };
-  bool per_task = !filters.empty();
+  bool per_task = true;
   for (const auto& [key, value] : filters.items()) per_task = per_task && is_task(key);
   if (per_task) {
     for (const auto& [key, value] : filters.items()) {
@@ -288,11 +289,10 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
                             {"backend", run.backend}, {"engine", run.engine_version}, {"device", run.device},
                             {"preset", run.preset}, {"config", run.config}};
     std::fprintf(stderr, "reval: %s\n", shown.dump().c_str());
-    std::fprintf(stderr,
-                 "reval: %lld samples expected, %lld already stored (%zu of them not graded yet), %zu problems to "
-                 "generate for\n",
+    std::string not_graded = ungraded.empty() ? "" : fmt::format(" ({} of them not graded yet)", ungraded.size());
+    std::fprintf(stderr, "reval: %lld samples expected, %lld already stored%s, %zu problems to generate for\n",
                  static_cast<long long>(stats.expected), static_cast<long long>(stats.already_stored),
-                 ungraded.size(), jobs.size());
+                 not_graded.c_str(), jobs.size());
   }
   Progress progress(fmt::format("[{}]", run.name), stats.expected, plan.progress);
   progress.track_grading();

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
@@ -135,8 +136,9 @@ std::int64_t int_or(const json& obj, const char* key, std::int64_t dflt) {
 
 struct SendResult {
   bool ok = false;
-  json body;          // parsed response when ok
-  std::string error;  // why it failed when !ok
+  json body;             // parsed response when ok
+  std::string error;     // why it failed when !ok
+  bool definitive = false;  // the server answered for good: a 2xx, or a status not worth retrying (4xx)
 };
 
 // The tokenizer folder of the served model: BackendOptions::tokenizer, else `model` when it is a folder holding
@@ -492,37 +494,48 @@ class OpenAIBackend final : public Backend {
     return c;
   }
 
-  // Once, before the first request: GET {prefix}/models of every server for the served model name (when none was
-  // given: the first id) and its context length (max_model_len, vLLM). Fills `model`; returns "" or the error
-  // that makes every sample fail (no model name could be found).
+  // Before the first request: GET {prefix}/models of every server for the served model name (when none was given:
+  // the first id) and its context length (max_model_len, vLLM). A server that could not be reached (or answered
+  // 5xx: still starting) is asked again on a later request, at most every 30 s, so one that starts late still
+  // reports its model and context length. Fills `model`; returns "" or the error that makes this request's
+  // samples fail (no model name could be found yet).
   std::string discover(std::string& model) {
+    auto settled = [&] {
+      return !model_.empty() && (unanswered_ == 0 || Clock::now() < next_discovery_);
+    };
     {
       std::lock_guard lock(model_mu_);
-      if (discovered_) {
+      if (settled()) {
         model = model_;
-        return model_.empty() ? discover_error_ : std::string();
+        return {};
       }
     }
     std::lock_guard discover_lock(discover_mu_);  // one discoverer; the others then see the result
-    {
-      std::lock_guard lock(model_mu_);
-      if (discovered_) {
-        model = model_;
-        return model_.empty() ? discover_error_ : std::string();
-      }
-    }
     std::string name;
     {
       std::lock_guard lock(model_mu_);
+      if (settled()) {
+        model = model_;
+        return {};
+      }
       name = model_;
+      if (answered_.empty()) answered_.assign(servers_.size(), false);
     }
-    std::int64_t offered = 0;  // smallest max_model_len offered
-    size_t offering = 0;
     std::string first_error;
     std::vector<std::string> listed;
+    std::int64_t offered = 0;
+    size_t offering = 0, answered = 0;
     for (size_t k = 0; k < servers_.size(); ++k) {
+      if (answered_[k]) {
+        ++answered;
+        continue;
+      }
       // Only a missing model name is worth retrying for; the context length is optional information.
       SendResult r = send_to_with_retries(k, "/models", nullptr, name.empty() ? 1 + opts_.max_retries : 1);
+      if (r.definitive) {
+        answered_[k] = true;
+        ++answered;
+      }
       if (!r.ok) {
         if (first_error.empty()) first_error = r.error;
         continue;
@@ -546,34 +559,39 @@ class OpenAIBackend final : public Backend {
       }
     }
     std::lock_guard lock(model_mu_);
-    discovered_ = true;
+    unanswered_ = servers_.size() - answered;
+    next_discovery_ = Clock::now() + std::chrono::seconds(30);
+    if (name.empty()) {
+      return first_error.empty()
+                 ? "openai: GET /models returned no model id (set the model name)"
+                 : "openai: could not determine the served model (set the model name): " + first_error;
+    }
     model_ = name;
     model = name;
-    if (name.empty()) {
-      discover_error_ = first_error.empty()
-                            ? "openai: GET /models returned no model id (set the model name)"
-                            : "openai: could not determine the served model (set the model name): " + first_error;
-      return discover_error_;
-    }
     if (!listed.empty() && std::find(listed.begin(), listed.end(), name) == listed.end() && opts_.log) {
       std::string ids;
       for (const auto& id : listed) ids += (ids.empty() ? "" : ", ") + id;
       opts_.log("openai: warning: the servers list the models [" + ids + "], not '" + name +
                 "': requests will probably be refused (set --served-model-name)");
     }
-    if (context_length_ > 0) {
+    if (opts_.context_length > 0) {
       context_source_ = "given";
-    } else if (offering > 0) {
+    } else if (offering > 0 && (context_length_ == 0 || offered < context_length_)) {
+      offering_ += offering;
       context_length_ = offered;
-      context_source_ = fmt::format("max_model_len from GET /models of {} of {} servers", offering, servers_.size());
+      context_source_ = fmt::format("max_model_len from GET /models of {} of {} servers", offering_, servers_.size());
+    } else {
+      return {};
     }
-    if (context_length_ > 0 && opts_.log)
+    if (!context_logged_ && context_length_ > 0 && opts_.log) {
+      context_logged_ = true;
       opts_.log(fmt::format("openai: context length {} tokens ({}); max_tokens is capped to it minus the prompt "
                             "(prompt tokens {})",
                             context_length_, context_source_,
                             tokenizer_ ? "counted with the tokenizer in " + tokenizer_dir_
                                        : std::string("estimated from UTF-8 bytes, an upper bound; give --tokenizer "
                                                      "DIR for exact counts")));
+    }
     return {};
   }
 
@@ -805,9 +823,9 @@ class OpenAIBackend final : public Backend {
       what = std::string(body ? "POST " : "GET ") + servers_.base_url(k) + suffix;
       Attempt a = attempt_once(k, suffix, body ? &payload : nullptr);
       servers_.report(k, !a.server_failed, a.error);
-      if (a.ok) return SendResult{true, std::move(a.body), {}};
+      if (a.ok) return SendResult{true, std::move(a.body), {}, true};
       last_error = a.error;
-      if (!a.retryable) return SendResult{false, {}, "openai: " + what + " failed (not retried): " + last_error};
+      if (!a.retryable) return SendResult{false, {}, "openai: " + what + " failed (not retried): " + last_error, true};
       failed_on = k;
       if (attempt + 1 < attempts) {
         const bool elsewhere = servers_.size() > 1 && servers_.in_rotation_count() > (servers_.in_rotation(k) ? 1 : 0);
@@ -825,9 +843,10 @@ class OpenAIBackend final : public Backend {
     std::string last_error;
     for (int attempt = 0; attempt < attempts; ++attempt) {
       Attempt a = attempt_once(k, suffix, body ? &payload : nullptr);
-      if (a.ok) return SendResult{true, std::move(a.body), {}};
+      if (a.ok) return SendResult{true, std::move(a.body), {}, true};
       last_error = a.error;
-      if (!a.retryable) return SendResult{false, {}, "openai: " + what + " failed (not retried): " + last_error};
+      if (!a.retryable)
+        return SendResult{false, {}, "openai: " + what + " failed (not retried): " + last_error, true};
       if (attempt + 1 < attempts) sleep_before_retry(what, attempt, attempts, a, false);
     }
     return SendResult{false, {}, "openai: " + what + " failed after " + std::to_string(attempts) +
@@ -847,13 +866,16 @@ class OpenAIBackend final : public Backend {
   std::once_flag bos_logged_;
   std::atomic<long long> caps_{0};
   Semaphore sem_;
-  mutable std::mutex model_mu_;  // guards model_, context_length_, context_source_, discovered_, discover_error_
-  std::mutex discover_mu_;
+  mutable std::mutex model_mu_;  // guards model_, context_length_, context_source_ and the discovery state below
+  std::mutex discover_mu_;       // one discovery at a time (answered_ is only touched under it)
   std::string model_;
   std::int64_t context_length_ = 0;
   std::string context_source_;
-  bool discovered_ = false;
-  std::string discover_error_;
+  std::vector<bool> answered_;        // the server answered GET /models for good (SendResult::definitive)
+  size_t unanswered_ = SIZE_MAX;      // servers still to ask (all, before the first discovery)
+  size_t offering_ = 0;               // servers whose max_model_len was used
+  Clock::time_point next_discovery_{};
+  bool context_logged_ = false;
   JobPool pool_;  // helpers draining a request's jobs; last member: joined before anything its jobs touch
 };
 

@@ -657,6 +657,24 @@ TEST(OpenAIBackend, EmptyModelIsResolvedFromModelsEndpoint) {
   EXPECT_TRUE(out[0].error.empty());
 }
 
+TEST(OpenAIBackend, AModelNameTheServerCouldNotGiveYetIsAskedForAgain) {
+  FakeServer s;
+  s.set_models(503);
+  auto o = options(s);
+  o.model = "";
+  o.max_retries = 0;
+  auto b = make_backend("openai", o);
+  auto failed = b->generate(request({0}));
+  EXPECT_EQ(failed[0].finish, FinishReason::error);
+  EXPECT_THAT(failed[0].error, HasSubstr("could not determine the served model"));
+  EXPECT_EQ(s.requests(), 0);
+  s.set_models(nullptr);  // the server is ready now
+  auto ok = b->generate(request({0}));
+  EXPECT_TRUE(ok[0].error.empty()) << ok[0].error;
+  EXPECT_EQ(s.seen().at(0).body["model"], "served-model");
+  EXPECT_EQ(s.gets().size(), 2u);
+}
+
 TEST(OpenAIBackend, BaseUrlParsing) {
   auto p = parse_base_url("http://127.0.0.1:8000/v1");
   EXPECT_EQ(p.scheme, "http");
