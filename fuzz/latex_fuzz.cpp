@@ -4,7 +4,9 @@
 //     $(pkg-config --cflags --libs ginac re2) -o latex_fuzz && ./latex_fuzz fuzz/corpus
 // or with g++ and the standalone random-mutation driver (fuzz/standalone_driver.cpp), as the `slow` ctest does.
 // Invariants checked: nothing throws out of the public API; an answer always equals itself unless the budget ran
-// out or it was refused; canonical_answer() is deterministic.
+// out or it was refused; canonical_answer() is deterministic; a comparison with a 50 ms budget returns within 2 s
+// (every step of the ladder is bounded, issue 17); a gold goes through the same extraction as a response.
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -34,7 +36,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ra::MathOptions o;
     o.timeout_s = 0.05;
     auto ex = ra::extract_answer(in, o);
+    auto t0 = std::chrono::steady_clock::now();
     auto self = ra::math_equal(in, in, o);
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(2)) {
+      std::fprintf(stderr, "math_equal with a 50 ms budget took over 2 s\n");
+      std::abort();
+    }
+    (void)ra::gold_answer(in, o);
     if (!self.equal && !self.timeout && !self.refused && !ra::normalize_answer(in).empty()) {
       std::fprintf(stderr, "an answer is not equal to itself: step=%s\n", self.step.c_str());
       std::abort();

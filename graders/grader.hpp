@@ -1,7 +1,8 @@
 // The grader interface shared by evaluation, `reval grade` and the RL reward layer. A Grader is immutable after
 // construction and grade() is thread-safe. Bad model output is never an error: unparseable answers are `no_answer`
-// (or compared as strings). A grader may throw for its own failures; callers grade through GraderSet
-// (graders/grading.hpp), the one place where such an exception becomes an `infra_error` verdict.
+// (or compared as strings). A grader throws GradeInputError for an invalid request and may throw anything else for
+// its own failures; callers grade through GraderSet (graders/grading.hpp), the one place where such an exception
+// becomes a verdict.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,10 +11,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/error.hpp"
 #include "base/finish_reason.hpp"
 #include "base/verdict.hpp"
 
 namespace reval {
+
+// Thrown by a grader (and by gold_answers) when the request itself is invalid: a field of the wrong type, an
+// unknown mode or checker, no tests. It names the field. GraderSet records it as an input error (GradedSample::
+// input_error), which batch grading reports as a malformed line; any other exception is a failure of the grader.
+class GradeInputError : public Error {
+ public:
+  using Error::Error;
+};
 
 // One sample to grade. Owns its strings, so it can be queued and graded on another thread.
 struct GradeRequest {

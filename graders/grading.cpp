@@ -22,10 +22,12 @@ std::vector<std::string> gold_answers(const nlohmann::json& gold) {
       const auto& g = gold[i];
       if (g.is_string()) out.push_back(g.get<std::string>());
       else if (g.is_number()) out.push_back(g.dump());
-      else fail_at("", 0, fmt::format("gold[{}]", i), std::string("expected a string or a number, got ") + g.type_name());
+      else
+        throw GradeInputError(fmt::format("field 'gold[{}]': expected a string or a number, got {}", i, g.type_name()));
     }
   } else {
-    fail_at("", 0, "gold", std::string("expected a string, a number or a list of them, got ") + gold.type_name());
+    throw GradeInputError(
+        fmt::format("field 'gold': expected a string, a number or a list of them, got {}", gold.type_name()));
   }
   return out;
 }
@@ -60,6 +62,9 @@ GradedSample guarded(GraderSet& set, const std::string& name,
     out.grader = std::string(g.name());
     out.grader_version = std::string(g.version());
     out.result = grade(g);
+  } catch (const GradeInputError& e) {  // the request is invalid (a field, the gold): not a failure of the grader
+    out.result = infra_error_result("input", e.what());
+    out.input_error = e.what();
   } catch (const std::exception& e) {
     out.result = infra_error_result("grading", e.what());
   } catch (...) {

@@ -2,14 +2,17 @@
 //
 // Theory of operation: a GraderSet creates each named grader once (graders are immutable and thread-safe) and
 // grades through it. GraderSet::grade() never throws: an exception from building the request or from the grader is
-// turned into an `infra_error` verdict here and nowhere else, with details {"stage": "grading", "error": ...}; a
-// sample whose generation failed is `infra_error` with {"stage": "generation"} without reaching a grader.
+// turned into an `infra_error` verdict here and nowhere else — with details {"stage": "input", "error": ...} and
+// GradedSample::input_error set for a GradeInputError (invalid request fields or gold), {"stage": "grading"} for
+// anything else; a sample whose generation failed is `infra_error` with {"stage": "generation"} without reaching a
+// grader.
 // Gold answers arrive as JSON (task files, stored problems, JSONL lines) and become a list by one rule:
 // gold_answers().
 #pragma once
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,7 +26,7 @@
 namespace reval {
 
 // Gold JSON -> acceptable answers: a string is one answer, a number its JSON text, a list each of its strings or
-// numbers, null none. Anything else throws reval::Error naming the field ("gold" or "gold[i]").
+// numbers, null none. Anything else throws GradeInputError naming the field ("gold" or "gold[i]").
 std::vector<std::string> gold_answers(const nlohmann::json& gold);
 
 // A sample as the harness has it: the completion, the problem's gold and grading fields, how generation ended.
@@ -40,6 +43,10 @@ struct GradedSample {
   std::string grader;
   std::string grader_version;
   GradeResult result;
+  // Set when the request itself was invalid (a grader threw GradeInputError naming a field: an unknown mode, a
+  // non-list `tests`, a bad gold): the verdict is then infra_error with stage "input". Batch grading reports such a
+  // line as malformed; an evaluation records it as infra_error (the task's data, not the model, is at fault).
+  std::optional<std::string> input_error;
 };
 
 // The infra_error result for a failure at `stage` ("generation", "grading").

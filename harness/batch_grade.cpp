@@ -70,7 +70,13 @@ BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, co
       s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
       return;
     }
-    GradeResult res = graders.grade(options.grader, s.request).result;
+    GradedSample graded = graders.grade(options.grader, s.request);
+    if (graded.input_error) {  // the line's fields are wrong (naming the field): reported like a malformed line
+      s.error = *graded.input_error;
+      s.output = {{"line", s.line}, {"error", where(options.input_name, s.line) + ": " + s.error}};
+      return;
+    }
+    const GradeResult& res = graded.result;
     s.output = s.input;
     s.output["verdict"] = to_string(res.verdict);
     s.output["score"] = res.score;

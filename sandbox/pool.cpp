@@ -2,8 +2,12 @@
 //
 // Theory of operation
 //  Workers are forked at construction (and re-forked when one dies), one per pool slot, each connected by a
-//  socketpair. run() takes a free slot (condition variable), sends the request as one MessagePack message and
-//  blocks on the reply. A worker that dies (EOF) yields internal_error for that run and is replaced on the next one.
+//  socketpair and, where cgroups can be had, owning one cgroup (cgroup.hpp) that its runs' processes join. run()
+//  takes a free slot (condition variable), sends the request as one MessagePack message (plus, as SCM_RIGHTS, the
+//  file descriptors it needs: a streamed stdin file, a linked run's socket) and blocks on the reply. run_linked()
+//  takes two slots at once, so two linked runs never wait for each other's worker, and hands each one end of a
+//  fresh socketpair, closing its own copies at once (so either run reads EOF when the other one ends). A worker that
+//  dies (EOF) yields internal_error for that run and is replaced on the next one.
 //  Workers are forked from the calling process: after fork the child immediately closes inherited fds and only uses
 //  its own single-threaded code (glibc's malloc is fork-safe), so forking from a multi-threaded host is fine; it is
 //  still best to construct the sandbox early. The destructor closes the sockets (workers exit on EOF) and reaps.
@@ -14,8 +18,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <thread>
@@ -41,6 +47,17 @@ std::string_view to_string(Status s) {
   return "internal_error";
 }
 
+std::string_view to_string(Limits l) {
+  switch (l) {
+    case Limits::automatic: return "auto";
+    case Limits::cgroup: return "cgroup";
+    case Limits::cgroup_v2: return "cgroup-v2";
+    case Limits::cgroup_v1: return "cgroup-v1";
+    case Limits::rlimit: return "rlimit";
+  }
+  return "auto";
+}
+
 nlohmann::json Policy::to_json() const {
   return {{"time_limit_s", time_limit_s},
           {"wall_time_limit_s", wall_time_limit_s},
@@ -51,6 +68,8 @@ nlohmann::json Policy::to_json() const {
           {"processes", processes},
           {"output_limit_bytes", output_limit_bytes},
           {"work_dir_mb", work_dir_mb},
+          {"limits", to_string(limits)},
+          {"cgroup_root", cgroup_root},
           {"isolation", isolation == Isolation::required ? "required" : "best_effort"},
           {"seccomp", seccomp},
           {"kill_on_denied", kill_on_denied},
@@ -75,6 +94,16 @@ Policy Policy::from_json(const nlohmann::json& j) {
       else if (key == "processes") p.processes = value.get<std::int64_t>();
       else if (key == "output_limit_bytes") p.output_limit_bytes = value.get<std::int64_t>();
       else if (key == "work_dir_mb") p.work_dir_mb = value.get<std::int64_t>();
+      else if (key == "limits") {
+        auto s = value.get<std::string>();
+        bool found = false;
+        for (Limits l : {Limits::automatic, Limits::cgroup, Limits::cgroup_v2, Limits::cgroup_v1, Limits::rlimit})
+          if (s == to_string(l)) {
+            p.limits = l;
+            found = true;
+          }
+        if (!found) throw Error("expected \"auto\", \"cgroup\", \"cgroup-v2\", \"cgroup-v1\" or \"rlimit\"");
+      } else if (key == "cgroup_root") p.cgroup_root = value.get<std::string>();
       else if (key == "isolation") {
         auto s = value.get<std::string>();
         if (s == "required") p.isolation = Isolation::required;
@@ -121,6 +150,9 @@ nlohmann::json Result::to_json() const {
           {"cpu_s", cpu_s},
           {"wall_s", wall_s},
           {"peak_rss_kb", peak_rss_kb},
+          {"memory_peak_kb", memory_peak_kb},
+          {"oom_killed", oom_killed},
+          {"limits", limits},
           {"stdout", sanitize_utf8(stdout_data)},
           {"stderr", sanitize_utf8(stderr_data)},
           {"stdout_truncated", stdout_truncated},
@@ -175,21 +207,75 @@ bool read_message(int fd, nlohmann::json& message) {
   return true;
 }
 
-nlohmann::json request_to_wire(const Request& request, const Policy& policy) {
+bool send_fds(int sock, const std::vector<int>& fds) {
+  if (fds.empty() || fds.size() > 8) return fds.empty();
+  char byte = 'F';
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(8 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  for (;;) {
+    ssize_t n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1;
+  }
+}
+
+bool recv_fds(int sock, std::vector<int>& fds, size_t count) {
+  fds.clear();
+  if (count == 0 || count > 8) return count == 0;
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(8 * sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != 1) return false;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      fds.push_back(fd);
+    }
+  }
+  if (fds.size() == count) return true;
+  for (int fd : fds) close(fd);
+  fds.clear();
+  return false;
+}
+
+nlohmann::json request_to_wire(const Request& request, const Policy& policy, const std::vector<std::string>& fd_names) {
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : request.files) files.push_back({{"name", f.name}, {"content", binary(f.content)}, {"x", f.executable}});
   return {{"argv", request.argv},
           {"files", files},
           {"stdin", binary(request.stdin_data)},
           {"collect", request.collect},
-          {"policy", policy.to_json()}};
+          {"policy", policy.to_json()},
+          {"fds", fd_names}};
 }
 
 nlohmann::json result_to_wire(const Result& r) {
   nlohmann::json files = nlohmann::json::object();
   for (const auto& [name, content] : r.files) files[name] = binary(content);
   return {{"status", static_cast<int>(r.status)}, {"exit", r.exit_code}, {"sig", r.signal}, {"cpu", r.cpu_s},
-          {"wall", r.wall_s}, {"rss", r.peak_rss_kb}, {"out", binary(r.stdout_data)},
+          {"wall", r.wall_s}, {"rss", r.peak_rss_kb}, {"mpeak", r.memory_peak_kb}, {"oom", r.oom_killed},
+          {"limits", r.limits}, {"out", binary(r.stdout_data)},
           {"err", binary(r.stderr_data)}, {"otr", r.stdout_truncated}, {"etr", r.stderr_truncated},
           {"msg", r.message}, {"files", files}};
 }
@@ -202,6 +288,9 @@ Result result_from_wire(const nlohmann::json& w) {
   r.cpu_s = w.at("cpu").get<double>();
   r.wall_s = w.at("wall").get<double>();
   r.peak_rss_kb = w.at("rss").get<std::int64_t>();
+  r.memory_peak_kb = w.at("mpeak").get<std::int64_t>();
+  r.oom_killed = w.at("oom").get<bool>();
+  r.limits = w.at("limits").get<std::string>();
   r.stdout_data = bytes_of(w.at("out"));
   r.stderr_data = bytes_of(w.at("err"));
   r.stdout_truncated = w.at("otr").get<bool>();
@@ -219,16 +308,43 @@ struct Worker {
   pid_t pid = -1;
   int fd = -1;
   bool busy = false;
+  size_t index = 0;
+  detail::CgroupSlot slot;  // made at the first spawn, kept for the workers that replace this one
+  bool slot_made = false;
 };
+
+detail::CgroupWant want_of(Limits l) {
+  switch (l) {
+    case Limits::automatic:
+    case Limits::cgroup: return detail::CgroupWant::any;
+    case Limits::cgroup_v2: return detail::CgroupWant::v2_only;
+    case Limits::cgroup_v1: return detail::CgroupWant::v1_only;
+    case Limits::rlimit: return detail::CgroupWant::none;
+  }
+  return detail::CgroupWant::any;
+}
+
+bool requires_cgroup(Limits l) { return l == Limits::cgroup || l == Limits::cgroup_v2 || l == Limits::cgroup_v1; }
+
+std::atomic<int> g_pool_seq{0};
 
 class PoolSandbox final : public Sandbox {
  public:
-  explicit PoolSandbox(const Policy& policy) : policy_(policy) {
+  explicit PoolSandbox(const Policy& policy) : policy_(policy), id_(g_pool_seq++) {
+    detail::CgroupSources sources;
+    sources.cgroup_root = policy.cgroup_root;
+    setup_ = &detail::cgroup_setup(want_of(policy.limits), sources);
     int n = policy.workers > 0 ? policy.workers : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    workers_.resize(static_cast<size_t>(n));
+    std::lock_guard lock(mu_);
+    if (setup_->kind == detail::CgroupKind::none && requires_cgroup(policy.limits) &&
+        policy.isolation == Isolation::required) {
+      broken_ = fmt::format("tree-wide limits ({}) unavailable: {} (set limits to auto or rlimit, or isolation to "
+                            "best_effort)", to_string(policy.limits), setup_->why_not);
+      return;
+    }
     // Start every worker now: the first reports whether isolation works here, and forking while the caller is
     // still (usually) single-threaded is the safest moment. Workers that die later are re-forked on demand.
-    std::lock_guard lock(mu_);
+    for (int i = 0; i < n; ++i) add_worker();
     for (auto& w : workers_) {
       spawn(w);
       if (!broken_.empty()) break;
@@ -238,77 +354,163 @@ class PoolSandbox final : public Sandbox {
   ~PoolSandbox() override {
     std::lock_guard lock(mu_);
     for (auto& w : workers_) stop(w);
+    for (auto& w : workers_)
+      if (w.slot_made) detail::remove_slot(w.slot);
   }
 
   const Policy& policy() const override { return policy_; }
 
   Result run(const Request& request) override {
-    Worker* w = nullptr;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] {
-        for (auto& x : workers_)
-          if (!x.busy) return true;
-        return false;
-      });
-      for (auto& x : workers_)
-        if (!x.busy) {
-          // Prefer a worker that is already running.
-          if (!w || (w->pid < 0 && x.pid >= 0)) w = &x;
-        }
-      w->busy = true;
-      if (!broken_.empty()) {
-        w->busy = false;
-        Result r;
-        r.message = broken_;
-        return r;
-      }
-      if (w->pid < 0) spawn(*w);
-      if (!broken_.empty() || w->pid < 0) {
-        w->busy = false;
-        cv_.notify_one();
-        Result r;
-        r.message = broken_.empty() ? "cannot start a sandbox worker" : broken_;
-        return r;
-      }
-    }
+    std::vector<Worker*> ws;
     Result result;
-    const Policy& policy = request.policy ? *request.policy : policy_;
-    nlohmann::json reply;
-    const nlohmann::json wire = detail::request_to_wire(request, policy);
-    bool sent = detail::write_message(w->fd, wire);
-    if (!sent) {
-      // The worker died while idle (the request never reached it): replace it and send again, once.
-      std::lock_guard lock(mu_);
-      stop(*w);
-      spawn(*w);
-      sent = w->pid > 0 && detail::write_message(w->fd, wire);
-    }
-    bool ok = sent && detail::read_message(w->fd, reply);
-    if (ok) {
-      try {
-        result = detail::result_from_wire(reply);
-      } catch (const std::exception& e) {
-        result.status = Status::internal_error;
-        result.message = std::string("bad worker reply: ") + e.what();
-      }
-      if (!weak_note_.empty() && result.message.find("weaker") == std::string::npos)
-        result.message += (result.message.empty() ? "" : "; ") + weak_note_;
-    } else {
-      result.status = Status::internal_error;
-      result.message = "sandbox worker died";
-    }
-    {
-      std::lock_guard lock(mu_);
-      if (!ok) stop(*w);
-      w->busy = false;
-    }
-    cv_.notify_one();
+    if (!acquire(1, ws, result.message)) return result;
+    bool ok = send(*ws[0], request, -1, result.message);
+    if (ok) ok = receive(*ws[0], result);
+    release(ws, {ok});
     return result;
   }
 
+  std::pair<Result, Result> run_linked(const Request& first, const Request& second) override {
+    std::vector<Worker*> ws;
+    std::pair<Result, Result> out;
+    if (!acquire(2, ws, out.first.message)) {
+      out.second.message = out.first.message;
+      return out;
+    }
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+      out.first.message = out.second.message = std::string("socketpair: ") + std::strerror(errno);
+      release(ws, {true, true});
+      return out;
+    }
+    bool ok1 = send(*ws[0], first, sv[0], out.first.message);
+    bool ok2 = send(*ws[1], second, sv[1], out.second.message);
+    // Only the runs hold the ends now: when one run ends, the other reads EOF.
+    close(sv[0]);
+    close(sv[1]);
+    if (ok1) ok1 = receive(*ws[0], out.first);
+    if (ok2) ok2 = receive(*ws[1], out.second);
+    release(ws, {ok1, ok2});
+    return out;
+  }
+
  private:
+  void add_worker() {
+    workers_.emplace_back();
+    workers_.back().index = workers_.size() - 1;
+  }
+
+  size_t free_count() const {
+    size_t n = 0;
+    for (const auto& w : workers_) n += !w.busy;
+    return n;
+  }
+
+  // Takes `n` free workers at once (growing the pool to n if it is smaller), starting any that are down.
+  bool acquire(size_t n, std::vector<Worker*>& out, std::string& message) {
+    std::unique_lock lock(mu_);
+    while (broken_.empty() && workers_.size() < n) add_worker();
+    cv_.wait(lock, [&] { return !broken_.empty() || free_count() >= n; });
+    if (!broken_.empty()) {
+      message = broken_;
+      return false;
+    }
+    for (int pass = 0; pass < 2 && out.size() < n; ++pass)  // workers already running first
+      for (auto& w : workers_)
+        if (!w.busy && out.size() < n && (pass == 1 || w.pid >= 0)) {
+          w.busy = true;
+          out.push_back(&w);
+        }
+    for (Worker* w : out)
+      if (w->pid < 0) spawn(*w);
+    bool up = broken_.empty();
+    for (Worker* w : out) up = up && w->pid >= 0;
+    if (!up) {
+      message = broken_.empty() ? "cannot start a sandbox worker" : broken_;
+      for (Worker* w : out) w->busy = false;
+      out.clear();
+      cv_.notify_all();
+      return false;
+    }
+    return true;
+  }
+
+  void release(const std::vector<Worker*>& ws, const std::vector<bool>& ok) {
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < ws.size(); ++i) {
+        if (!ok[i]) stop(*ws[i]);
+        ws[i]->busy = false;
+      }
+    }
+    cv_.notify_all();
+  }
+
+  // Sends the request (and its descriptors) to a worker; a worker that died while idle is replaced once.
+  bool send(Worker& w, const Request& request, int channel_fd, std::string& message) {
+    const Policy& policy = request.policy ? *request.policy : policy_;
+    std::vector<int> fds;
+    std::vector<std::string> names;
+    int stdin_file = -1;
+    if (!request.stdin_file.empty() && request.stdin_data.empty()) {
+      stdin_file = ::open(request.stdin_file.c_str(), O_RDONLY | O_CLOEXEC);
+      if (stdin_file < 0) {
+        message = fmt::format("cannot open the stdin file {}: {}", request.stdin_file, std::strerror(errno));
+        return false;
+      }
+      fds.push_back(stdin_file);
+      names.push_back("stdin");
+    }
+    if (channel_fd >= 0) {
+      fds.push_back(channel_fd);
+      names.push_back("channel");
+    }
+    const nlohmann::json wire = detail::request_to_wire(request, policy, names);
+    bool sent = detail::write_message(w.fd, wire) && detail::send_fds(w.fd, fds);
+    if (!sent) {
+      std::lock_guard lock(mu_);
+      stop(w);
+      spawn(w);
+      sent = w.pid > 0 && detail::write_message(w.fd, wire) && detail::send_fds(w.fd, fds);
+    }
+    if (stdin_file >= 0) close(stdin_file);
+    if (!sent) message = "sandbox worker died";
+    return sent;
+  }
+
+  bool receive(Worker& w, Result& result) {
+    nlohmann::json reply;
+    if (!detail::read_message(w.fd, reply)) {
+      result.status = Status::internal_error;
+      result.message = "sandbox worker died";
+      return false;
+    }
+    try {
+      result = detail::result_from_wire(reply);
+    } catch (const std::exception& e) {
+      result.status = Status::internal_error;
+      result.message = std::string("bad worker reply: ") + e.what();
+    }
+    if (!weak_note_.empty() && result.message.find("weaker") == std::string::npos)
+      result.message += (result.message.empty() ? "" : "; ") + weak_note_;
+    return true;
+  }
+
   void spawn(Worker& w) {
+    if (setup_->kind == detail::CgroupKind::none) {
+      w.slot.why_not = setup_->why_not;
+    } else if (!w.slot_made) {
+      std::string error;
+      w.slot = detail::create_slot(*setup_, fmt::format("p{}-w{}", id_, w.index), &error);
+      w.slot_made = w.slot.kind != detail::CgroupKind::none;
+      if (!w.slot_made) {
+        w.slot.why_not = "cannot create the worker's cgroup: " + error;
+        if (requires_cgroup(policy_.limits) && policy_.isolation == Isolation::required) {
+          broken_ = "tree-wide limits unavailable: " + w.slot.why_not;
+          return;
+        }
+      }
+    }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
       broken_ = std::string("socketpair: ") + std::strerror(errno);
@@ -329,7 +531,7 @@ class PoolSandbox final : public Sandbox {
       }
       dup2(sv[1], 3);
       syscall(SYS_close_range, 4u, ~0u, 0u);
-      detail::worker_main(3, policy_);
+      detail::worker_main(3, policy_, w.slot);
     }
     close(sv[1]);
     w.pid = pid;
@@ -343,6 +545,12 @@ class PoolSandbox final : public Sandbox {
     if (!hello.value("ok", false)) {
       broken_ = "sandbox isolation unavailable: " + hello.value("error", std::string("unknown")) +
                 " (set isolation to best_effort to run with weaker isolation)";
+      stop(w);
+      return;
+    }
+    if (w.slot_made && hello.value("limits", std::string("rlimit")) == "rlimit" && requires_cgroup(policy_.limits) &&
+        policy_.isolation == Isolation::required) {
+      broken_ = "tree-wide limits unavailable: " + hello.value("limits_error", std::string("unknown"));
       stop(w);
       return;
     }
@@ -362,14 +570,22 @@ class PoolSandbox final : public Sandbox {
   }
 
   Policy policy_;
+  int id_;
+  const detail::CgroupSetup* setup_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Worker> workers_;
+  std::deque<Worker> workers_;  // a deque: taken workers keep their address while the pool grows
   std::string broken_;
   std::string weak_note_;
 };
 
 }  // namespace
+
+std::pair<Result, Result> Sandbox::run_linked(const Request&, const Request&) {
+  Result r;
+  r.message = "this sandbox cannot run linked programs";
+  return {r, r};
+}
 
 std::unique_ptr<Sandbox> make_sandbox(const Policy& policy) { return std::make_unique<PoolSandbox>(policy); }
 

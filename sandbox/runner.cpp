@@ -24,6 +24,7 @@
 
 #include "base/error.hpp"
 #include "base/hash.hpp"
+#include "sandbox/cgroup.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace reval::sandbox {
@@ -158,6 +159,17 @@ Result Runner::run(const Language& lang, const std::string& source, const Compil
   return sandbox_.run(req);
 }
 
+Result Runner::run_file_stdin(const Language& lang, const std::string& source, const CompileResult& compiled,
+                              const std::string& stdin_file, const Policy& policy) {
+  Request req;
+  req.argv = lang.run;
+  if (lang.compile.empty()) req.files.push_back({lang.source_name, source, false});
+  else req.files.push_back({lang.binary_name, compiled.binary, true});
+  req.stdin_file = stdin_file;
+  req.policy = policy;
+  return sandbox_.run(req);
+}
+
 nlohmann::json run_source(const RunSourceOptions& o) {
   Policy policy = o.policy;
   if (policy.workers <= 0) policy.workers = 1;
@@ -171,15 +183,19 @@ nlohmann::json run_source(const RunSourceOptions& o) {
     bool internal = compiled.result.status == Status::internal_error;
     out = {{"status", internal ? "internal_error" : "compile_error"}, {"message", compiled.message}};
   } else {
-    out = runner.run(*lang, o.source, compiled, o.stdin_data, policy).to_json();
+    Result r = o.stdin_file.empty() ? runner.run(*lang, o.source, compiled, o.stdin_data, policy)
+                                    : runner.run_file_stdin(*lang, o.source, compiled, o.stdin_file, policy);
+    out = r.to_json();
     if (!lang->compile.empty()) out["compile"] = {{"cached", compiled.cached}};
   }
   out["language"] = lang->name;
   out["policy"] = policy.to_json();
+  // The policy as the run had it: how its limits held for the process tree.
+  if (out.contains("limits") && !out["limits"].get<std::string>().empty()) out["policy"]["limits"] = out["limits"];
   return out;
 }
 
-nlohmann::json probe_features() {
+nlohmann::json probe_features(const Policy& policy) {
   nlohmann::json out = nlohmann::json::object();
   struct Probe {
     const char* name;
@@ -201,7 +217,19 @@ nlohmann::json probe_features() {
   }
   out["seccomp"] = prctl(PR_GET_SECCOMP, 0, 0, 0, 0) >= 0 ? "ok" : "unavailable";
   out["running_as_root"] = geteuid() == 0;
-  out["cgroup"] = "not used (rlimits + pid namespace bound each run)";
+  detail::CgroupSources sources;
+  sources.cgroup_root = policy.cgroup_root;
+  detail::CgroupWant want = policy.limits == Limits::rlimit      ? detail::CgroupWant::none
+                            : policy.limits == Limits::cgroup_v2 ? detail::CgroupWant::v2_only
+                            : policy.limits == Limits::cgroup_v1 ? detail::CgroupWant::v1_only
+                                                                 : detail::CgroupWant::any;
+  detail::CgroupSetup setup = detail::probe_cgroups(want, sources);
+  out["limits"] = std::string(detail::to_string(setup.kind));
+  out["cgroup"] = setup.describe();
+  if (setup.kind == detail::CgroupKind::none && policy.limits != Limits::rlimit)
+    out["cgroup"]["consequence"] = policy.isolation == Isolation::required && policy.limits != Limits::automatic
+                                       ? "runs are refused (the policy asks for tree-wide limits)"
+                                       : "per-process rlimits; the run's init sums CPU time over its processes";
   return out;
 }
 

@@ -59,6 +59,19 @@ const std::vector<Pair>& symbolic_cases() {
   return v;
 }
 
+// Messier free text (issue 13): answer phrases, box groups, joined spans, gold answers that need extraction.
+const std::vector<Pair>& free_text_cases() {
+  static const std::vector<Pair> v = {
+      {"Final Answer: the smallest $k$ is 12.", "12"},
+      {"The roots are $\\boxed{3}$ and $\\boxed{5}$.", "$x = 3$ or $x = 5$"},
+      {"so the total is 1,234 apples", "1234"},
+      {"The values $2$, $3$ and $5$ work.", "2, 3, 5"},
+      {"... Final Answer: The final answer is $28\\%$. I hope it is correct.", "$28\\%$"},
+      {"<think>hmm</think><answer> 42 </answer>", "The answer is $42$."},
+  };
+  return v;
+}
+
 void run_cases(benchmark::State& state, const std::vector<Pair>& cases) {
   auto g = reval::make_math_grader({});
   std::size_t k = 0;
@@ -75,6 +88,7 @@ void run_cases(benchmark::State& state, const std::vector<Pair>& cases) {
 
 void BM_GradeInteger(benchmark::State& state) { run_cases(state, integer_cases()); }
 void BM_GradeRational(benchmark::State& state) { run_cases(state, rational_cases()); }
+void BM_GradeFreeText(benchmark::State& state) { run_cases(state, free_text_cases()); }
 
 void BM_MathEqualInteger(benchmark::State& state) {
   for (auto _ : state) {
@@ -109,6 +123,7 @@ void BM_GradeSymbolic(benchmark::State& state) {
 
 BENCHMARK(BM_GradeInteger);
 BENCHMARK(BM_GradeRational);
+BENCHMARK(BM_GradeFreeText);
 BENCHMARK(BM_MathEqualInteger);
 BENCHMARK(BM_GradeSymbolic)->Unit(benchmark::kMillisecond);
 

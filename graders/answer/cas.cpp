@@ -361,6 +361,27 @@ CasResult compare_job(const Node& na, const Node& nb, CasMode mode, bool inexact
   return {CasVerdict::inconclusive, "numeric", "not evaluable"};
 }
 
+CasResult rounds_job(const Node& lit, int places, const Node& other, bool allow_truncate) {
+  using namespace GiNaC;
+  Converter cv;
+  ex a = cv.conv(lit), b = cv.conv(other);
+  if (!cv.symbols().empty()) return {CasVerdict::different, "rounded", "not a number"};
+  if (!is_a<numeric>(a)) return {CasVerdict::inconclusive, "rounded", "literal is not a number"};
+  ex bv = b.evalf();
+  if (!is_a<numeric>(bv)) return {CasVerdict::inconclusive, "rounded", "not evaluable"};
+  numeric x = ex_to<numeric>(a), v = ex_to<numeric>(bv);
+  if (!v.is_real()) return {CasVerdict::different, "rounded", ""};
+  numeric unit = numeric(1) / numeric(10).power(places);
+  numeric slack = unit / numeric(1000000000);
+  numeric d = v - x;
+  if (GiNaC::abs(d) <= unit / 2 + slack) return {CasVerdict::equal, "rounded", ""};
+  if (allow_truncate) {
+    bool ok = v >= 0 ? (d >= -slack && d < unit - slack) : (d <= slack && d > -unit + slack);
+    if (ok) return {CasVerdict::equal, "rounded", "truncated"};
+  }
+  return {CasVerdict::different, "rounded", ""};
+}
+
 std::string canon_print(const GiNaC::ex& e, int depth) {
   using namespace GiNaC;
   if (depth > 200) throw Unsupported{"too deep to print"};
@@ -375,9 +396,16 @@ std::string canon_print(const GiNaC::ex& e, int depth) {
     }
     return out;
   };
-  if (is_a<add>(e)) return "(" + sorted_join("+") + ")";
+  auto wrap = [](std::string_view pre, const std::string& mid, std::string_view post) {
+    std::string out;
+    out.reserve(pre.size() + mid.size() + post.size());
+    out.append(pre).append(mid).append(post);
+    return out;
+  };
+  if (is_a<add>(e)) return wrap("(", sorted_join("+"), ")");
   if (is_a<mul>(e)) return sorted_join("*");
-  if (is_a<power>(e)) return "(" + canon_print(e.op(0), depth + 1) + ")^(" + canon_print(e.op(1), depth + 1) + ")";
+  if (is_a<power>(e))
+    return wrap("(", canon_print(e.op(0), depth + 1), ")^") + wrap("(", canon_print(e.op(1), depth + 1), ")");
   if (is_a<function>(e)) {
     std::string out = ex_to<function>(e).get_name() + "(";
     for (std::size_t i = 0; i < e.nops(); ++i) {
@@ -398,7 +426,10 @@ std::string canonical_job(const Node& n) {
   ex nd = normal(e).numer_denom();
   ex num = expand(nd.op(0)), den = expand(nd.op(1));
   std::string s = canon_print(num, 0);
-  if (!(is_a<numeric>(den) && ex_to<numeric>(den).is_equal(numeric(1)))) s += "/" + canon_print(den, 0);
+  if (!(is_a<numeric>(den) && ex_to<numeric>(den).is_equal(numeric(1)))) {
+    s += '/';
+    s += canon_print(den, 0);
+  }
   return s;
 }
 
@@ -412,6 +443,8 @@ struct Job {
   double rel_tol = 1e-9;
   int points = 4;
   bool canonical = false;  // canonical print job instead of a comparison
+  int places = -1;         // >= 0: a rounding job (a is the decimal literal, b the other side)
+  bool truncate = false;
   Clock::time_point deadline;
   std::mutex m;
   std::condition_variable cv;
@@ -486,6 +519,8 @@ class Executor {
       try {
         if (j->canonical) {
           r = {CasVerdict::equal, "canonical", canonical_job(j->a)};
+        } else if (j->places >= 0) {
+          r = rounds_job(j->a, j->places, j->b, j->truncate);
         } else {
           r = compare_job(j->a, j->b, j->mode, j->inexact, j->rel_tol, j->points, j->deadline);
         }
@@ -522,6 +557,31 @@ CasResult cas_compare(const Node& a, const Node& b, CasMode mode, bool inexact, 
     job->inexact = inexact;
     job->rel_tol = options.rel_tol;
     job->points = options.numeric_points;
+    job->deadline = deadline;
+    Executor& ex = Executor::get();
+    ex.submit(job);
+    std::unique_lock<std::mutex> lk(job->m);
+    if (!job->cv.wait_until(lk, deadline, [&] { return job->done; })) {
+      job->abandoned = true;
+      ex.count_timeout();
+      return {CasVerdict::timeout, "timeout", "symbolic step exceeded the budget"};
+    }
+    return job->result;
+  } catch (const std::exception& e) {
+    return {CasVerdict::inconclusive, "error", e.what()};
+  }
+}
+
+CasResult cas_rounds_to(const Node& literal, int places, const Node& other, bool allow_truncate,
+                        Clock::time_point deadline) {
+  try {
+    if (auto why = cas_refusal(other); !why.empty()) return {CasVerdict::refused, "refused", why};
+    if (Clock::now() >= deadline) return {CasVerdict::timeout, "timeout", "budget spent before the symbolic step"};
+    auto job = std::make_shared<Job>();
+    job->a = literal;
+    job->b = other;
+    job->places = places;
+    job->truncate = allow_truncate;
     job->deadline = deadline;
     Executor& ex = Executor::get();
     ex.submit(job);

@@ -34,6 +34,11 @@ std::string cas_refusal(const Node& n, double max_terms = 20000);
 CasResult cas_compare(const Node& a, const Node& b, CasMode mode, bool inexact, const MathOptions& options,
                       Clock::time_point deadline);
 
+// Does `other` evaluate (40 digits) to a real number that rounds to the decimal `literal` at `places` digits after the
+// point, or with allow_truncate is cut toward zero to it? ("1.732" for \sqrt{3}, "125.663" for 40\pi.)
+CasResult cas_rounds_to(const Node& literal, int places, const Node& other, bool allow_truncate,
+                        Clock::time_point deadline);
+
 // A canonical print of the expression after GiNaC normal() with expanded numerator and denominator, with the terms
 // of every sum and product sorted by their printed form (so it does not depend on GiNaC's hash order, which varies
 // between processes). nullopt on refusal, timeout or failure. Used for cons@k voting strings.

@@ -48,9 +48,92 @@ struct Utf8Rep { std::string_view from, to; };
 constexpr Utf8Rep kUtf8[] = {
     {"\xE2\x88\x92", "-"},        {"\xC3\x97", "\\times "},  {"\xC2\xB7", "\\cdot "},   {"\xCF\x80", "\\pi "},
     {"\xE2\x88\x9E", "\\infty "}, {"\xE2\x88\x9A", "\\sqrt"}, {"\xE2\x89\xA4", "<="},    {"\xE2\x89\xA5", ">="},
-    {"\xE2\x89\xA0", "!="},       {"\xC2\xB1", "\\pm "},      {"\xC2\xB0", ""},          {"\xE2\x88\xAA", "\\cup "},
-    {"\xE2\x80\x89", ""},         {"\xC2\xA0", " "},          {"\xE2\x80\xAF", ""},
+    {"\xE2\x89\xA0", "!="},       {"\xC2\xB1", "\\pm "},      {"\xC2\xB0", "\\degree "}, {"\xE2\x88\xAA", "\\cup "},
+    {"\xE2\x80\x89", ""},         {"\xC2\xA0", " "},          {"\xE2\x80\xAF", ""},       {"\xE2\x89\x88", "\\approx "},
+    {"\xEF\xBC\x8C", ","},        {"\xE2\x88\x88", "\\in "},
 };
+
+// Commands that a doubly escaped string ("\\frac{1}{2}", copied from a JSON or Python literal) spells with two
+// backslashes; "\\" directly followed by one of these names is read as a single backslash.
+constexpr std::string_view kEscapedCommands[] = {
+    "frac", "dfrac", "tfrac", "cfrac", "sqrt", "left", "right", "begin", "end", "cdot", "times", "pi", "infty", "text",
+    "textbf", "mathrm", "mbox", "boxed", "le", "leq", "ge", "geq", "ne", "neq", "pm", "mp", "sin", "cos", "tan",
+    "log", "ln", "exp", "circ", "quad", "qquad", "alpha", "beta", "gamma", "theta", "lambda", "mu", "sigma", "phi",
+    "omega", "in", "cup", "cap", "approx", "dots", "ldots", "cdots", "mathbf", "operatorname", "overline", "div",
+    "binom", "dbinom", "lfloor", "rfloor", "lceil", "rceil", "vert", "lvert", "rvert", "mid", "sec", "csc", "cot",
+    "emptyset", "varnothing", "angle", "triangle", "textnormal", "displaystyle", "lt", "gt", "infin"};
+
+bool escaped_command_at(std::string_view s, std::size_t i) {  // s[i] == s[i+1] == '\\'
+  std::size_t j = i + 2;
+  while (j < s.size() && is_alpha(s[j])) ++j;
+  std::string_view name = s.substr(i + 2, j - i - 2);
+  if (name.empty()) return false;
+  for (auto c : kEscapedCommands)
+    if (c == name) return true;
+  return false;
+}
+
+// Units dropped after a number ("12 cm", "3 square units", "40 km/h", "5 hours"). Two-letter units need a space
+// before them ("10cm" may be 10*c*m); longer ones may touch the number ("10weeks"); one-letter units (m, s, g, h)
+// are never dropped: "2 m" is as likely the product 2m.
+constexpr std::string_view kUnits[] = {
+    "mm", "cm", "km", "in", "inch", "inches", "ft", "feet", "foot", "yd", "yard", "yards", "mi", "mile", "miles",
+    "meter", "meters", "metre", "metres", "centimeter", "centimeters", "kilometer", "kilometers", "millimeter",
+    "millimeters", "unit", "units", "kg", "mg", "gram", "grams", "kilogram", "kilograms", "lb", "lbs", "pound",
+    "pounds", "ounce", "ounces", "oz", "ton", "tons", "sec", "secs", "second", "seconds", "min", "mins",
+    "minute", "minutes", "hr", "hrs", "hour", "hours", "day", "days", "week", "weeks", "month", "months", "year",
+    "years", "ml", "mL", "liter", "liters", "litre", "litres", "gallon", "gallons", "dollar", "dollars", "cent",
+    "cents", "yuan", "euro", "euros", "degree", "degrees", "mph", "kph", "rpm", "sq", "square", "cubic"};
+
+bool is_unit(std::string_view w) {
+  for (auto u : kUnits)
+    if (u == w) return true;
+  return false;
+}
+
+// Length of a unit phrase at s[i] ("cm", "square units", "km/h", "cm^2", "m^{3}") or 0. `touching`: no space
+// between the number and the unit.
+std::size_t unit_phrase(std::string_view s, std::size_t i, bool touching) {
+  std::size_t j = i, words = 0;
+  bool after_slash = false;
+  for (;;) {
+    std::size_t k = j;
+    while (k < s.size() && is_alpha(s[k])) ++k;
+    std::string_view w = s.substr(j, k - j);
+    bool unit = is_unit(w) || (after_slash && (w == "h" || w == "s"));
+    if (w.empty() || !unit || (touching && words == 0 && w.size() <= 2)) break;
+    j = k;
+    ++words;
+    after_slash = false;
+    if (j < s.size() && s[j] == '/' && j + 1 < s.size() && is_alpha(s[j + 1])) {  // km/h
+      ++j;
+      after_slash = true;
+      continue;
+    }
+    std::size_t sp = j;
+    while (sp < s.size() && s[sp] == ' ') ++sp;
+    if ((w == "sq" || w == "square" || w == "cubic") && sp < s.size() && is_alpha(s[sp])) { j = sp; continue; }
+    break;
+  }
+  if (words == 0) return 0;
+  // a small power: ^2, ^{3}
+  if (j + 1 < s.size() && s[j] == '^') {
+    if (is_digit(s[j + 1])) j += 2;
+    else if (s.compare(j + 1, 3, "{2}") == 0 || s.compare(j + 1, 3, "{3}") == 0) j += 4;
+  }
+  if (j < s.size() && (is_alpha(s[j]) || is_digit(s[j]) || s[j] == '(' || s[j] == '^')) return 0;
+  return j - i;
+}
+
+// "percent", "percentage", "pct" spelled after a number (a percent sign in words).
+std::size_t percent_word(std::string_view s, std::size_t i) {
+  for (std::string_view w : {"percentage", "percent", "pct"}) {
+    if (s.size() - i >= w.size() && s.compare(i, w.size(), w) == 0 &&
+        (i + w.size() == s.size() || !is_alpha(s[i + w.size()])))
+      return w.size();
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -60,6 +143,21 @@ std::string clean_latex_rec(std::string_view s, int depth);
 std::string clean_latex(std::string_view s) { return clean_latex_rec(s, 0); }
 
 namespace {
+// Appends a list separator for "and"/"or": "19, 46, and 82" -> "19, 46, 82" (no empty item).
+void emit_separator(std::string& out) {
+  while (!out.empty() && is_space(out.back())) out.pop_back();
+  if (!out.empty() && out.back() == ',') return;
+  out += ", ";
+}
+
+// Was the text emitted so far ending in a number (for units and percent words)?
+bool ends_with_number(const std::string& out, bool* touching = nullptr) {
+  std::size_t k = out.size();
+  while (k > 0 && out[k - 1] == ' ') --k;
+  if (touching) *touching = k == out.size();
+  return k > 0 && is_digit(out[k - 1]);
+}
+
 std::string clean_latex_rec(std::string_view s, int depth) {
   std::string out;
   out.reserve(s.size());
@@ -78,7 +176,44 @@ std::string clean_latex_rec(std::string_view s, int depth) {
     if (c == '}' && skip_close > 0) { --skip_close; ++i; continue; }
     if (c == '$' || c == '%' || c == '~') { if (c == '~') out += ' '; ++i; continue; }
     if (c == '{' && s.substr(i, 3) == "{,}") { i += 3; continue; }
+    if (c == '{' && s.substr(i, 3) == "{, " && s.find('}', i) != std::string_view::npos &&
+        trim(s.substr(i + 2, s.find('}', i) - i - 2)).empty()) {  // "14 {, }916"
+      i = s.find('}', i) + 1;
+      continue;
+    }
+    // Thousands written ",\!" ("12,\!345"): the comma goes with the thin space.
+    if (c == ',' && s.compare(i, 3, ",\\!") == 0 && !out.empty() && is_digit(out.back())) {
+      std::size_t k = i + 3;
+      while (k < s.size() && s[k] == ' ') ++k;
+      if (k + 3 <= s.size() && is_digit(s[k]) && is_digit(s[k + 1]) && is_digit(s[k + 2]) &&
+          (k + 3 == s.size() || !is_digit(s[k + 3]))) {
+        i = k;
+        continue;
+      }
+    }
+    if (is_alpha(c)) {
+      std::size_t j = i;
+      while (j < s.size() && is_alpha(s[j])) ++j;
+      std::string_view w = s.substr(i, j - i);
+      bool touching = false;
+      if (w == "and" || w == "or") { emit_separator(out); i = j; continue; }
+      if (ends_with_number(out, &touching)) {
+        std::string low(w);
+        for (auto& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (std::size_t n = percent_word(low, 0)) {  // "28 percent" == "28\%": the sign is dropped like '%'
+          (void)n;
+          i = j;
+          continue;
+        }
+        if (std::size_t n = unit_phrase(s, i, touching)) { i += n; continue; }
+      }
+      out.append(w);
+      i = j;
+      continue;
+    }
     if (c != '\\') { out += c; ++i; continue; }
+    // "\\frac" in a doubly escaped string is "\frac".
+    if (i + 1 < s.size() && s[i + 1] == '\\' && escaped_command_at(s, i)) { ++i; continue; }
     // A command.
     std::size_t j = i + 1;
     while (j < s.size() && is_alpha(s[j])) ++j;
@@ -93,20 +228,35 @@ std::string clean_latex_rec(std::string_view s, int depth) {
     static const std::string_view kDrop[] = {"left", "right", "bigl", "bigr", "Bigl", "Bigr", "big", "Big", "bigg",
                                              "Bigg", "biggl", "biggr", "Biggl", "Biggr", "middle", "displaystyle",
                                              "textstyle", "limits", "nolimits", "quad", "qquad", "hfill", "enspace",
-                                             "thinspace", "medspace", "thickspace", "negthinspace"};
+                                             "thinspace", "medspace", "thickspace", "negthinspace", "hspace"};
     if (std::find(std::begin(kDrop), std::end(kDrop), name) != std::end(kDrop)) {
       i = j;
       if ((name == "left" || name == "right") && i < s.size() && s[i] == '.') ++i;
+      if (name == "hspace" && i < s.size() && s[i] == '{') brace_group(s, i);
+      if (name == "quad" || name == "qquad") out += ' ';
+      continue;
+    }
+    // "\quadx" (a space lost after \quad): the spacing, then the letters.
+    if (name.size() > 4 && (name.compare(0, 5, "qquad") == 0 || name.compare(0, 4, "quad") == 0)) {
+      std::size_t skip = name.compare(0, 5, "qquad") == 0 ? 5 : 4;
+      out += ' ';
+      i += 1 + skip;
       continue;
     }
     if (name == "dfrac" || name == "tfrac" || name == "cfrac") { out += "\\frac"; i = j; continue; }
     if (name == "dbinom" || name == "tbinom") { out += "\\binom"; i = j; continue; }
     if (name == "circ" || name == "degree") {
-      // "^\circ" or "^{\circ}": drop the caret (and the brace).
+      // "^\circ" or "^{\circ}": a degree mark (the parser reads it as pi/180 inside trigonometric functions only).
       std::size_t k = out.size();
       while (k > 0 && is_space(out[k - 1])) --k;
       if (k >= 2 && out.compare(k - 2, 2, "^{") == 0) { out.resize(k - 2); ++skip_close; }
       else if (k >= 1 && out[k - 1] == '^') out.resize(k - 1);
+      else if (name == "circ" && !(k >= 1 && (is_digit(out[k - 1]) || out[k - 1] == '}'))) {
+        out += "\\circ";  // composition "f \circ g", not degrees
+        i = j;
+        continue;
+      }
+      out += "\\degree ";
       i = j;
       continue;
     }
@@ -130,9 +280,11 @@ std::string clean_latex_rec(std::string_view s, int depth) {
       std::string low(t);
       for (auto& ch : low) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       bool something_before = !trim(out).empty();
-      if (low == "or" || low == "and" || low == ",") {
-        out += ',';
-      } else if (t.size() > 1 && something_before && is_unit_words(t)) {
+      if (low == "or" || low == "and" || low == "," || low == ", and" || low == ", or") {
+        emit_separator(out);
+      } else if (something_before && ends_with_number(out) && percent_word(low, 0) == low.size()) {
+        // "28\text{ percent}"
+      } else if ((t.size() > 1 || (ends_with_number(out) && is_alpha(t[0]))) && something_before && is_unit_words(t)) {
         // A unit ("\text{ cm}^2"): drop it with a following small power.
         if (k < s.size() && s[k] == '^') {
           if (k + 1 < s.size() && is_digit(s[k + 1])) k += 2;
@@ -158,15 +310,18 @@ std::string clean_latex_rec(std::string_view s, int depth) {
   std::string_view v = trim(out);
   for (bool changed = true; changed && !v.empty();) {
     changed = false;
-    if (v.back() == '.' && !(v.size() >= 2 && is_digit(v[v.size() - 2]) && false)) {
+    if (v.back() == '.' || v.back() == ',' || v.back() == ';') {
       v.remove_suffix(1); v = trim(v); changed = true;
     } else if (v.size() >= 2 && v.substr(v.size() - 2) == "\\\\") {
       v.remove_suffix(2); v = trim(v); changed = true;
     }
   }
+  while (!v.empty() && v.front() == ',') { v.remove_prefix(1); v = trim(v); }
   return std::string(v);
 }
 }  // namespace
+
+bool is_unit_word(std::string_view w) { return is_unit(w); }
 
 std::vector<std::string> split_top_level(std::string_view s, char sep) {
   std::vector<std::string> parts;
@@ -259,6 +414,7 @@ class Parser {
   std::size_t i_ = 0;
   int depth_ = 0;
   int abs_depth_ = 0;
+  int trig_depth_ = 0;
 
   struct DepthGuard {
     Parser& p;
@@ -417,7 +573,17 @@ class Parser {
 
   Node postfix() {
     Node n = primary();
-    while (peek() == '!') { ++i_; n = mk1(NodeKind::fact, std::move(n)); }
+    for (;;) {
+      if (peek() == '!') { ++i_; n = mk1(NodeKind::fact, std::move(n)); continue; }
+      if (peek_cmd() == "degree") {
+        take_cmd("degree");
+        // Degrees are radians * pi/180 inside a trigonometric function ("\sin(90^\circ - x)" = cos x); elsewhere
+        // the mark is dropped (an angle of 30 degrees is the answer 30).
+        if (trig_depth_ > 0) n = mk2(NodeKind::div, mk2(NodeKind::mul, std::move(n), mk(NodeKind::pi)), mk(NodeKind::num, "180"));
+        continue;
+      }
+      break;
+    }
     return n;
   }
 
@@ -510,7 +676,10 @@ class Parser {
         base = arg();
       }
     }
+    bool trig = fname == "sin" || fname == "cos" || fname == "tan" || fname == "sec" || fname == "csc" || fname == "cot";
+    if (trig) ++trig_depth_;
     Node a = func_arg();
+    if (trig) --trig_depth_;
     Node f = mk1(NodeKind::func, std::move(a), fname);
     if (base) f.kids.push_back(std::move(*base));
     if (pw) f = mk2(NodeKind::pow, std::move(f), std::move(*pw));
@@ -802,7 +971,7 @@ std::vector<Value> parse_items(const std::vector<std::string>& parts, const Pars
   return items;
 }
 
-// Finds top-level relation operators. Returns positions and op strings.
+// Finds top-level relation operators. Returns positions and op strings ("~" for \approx).
 struct RelOp { std::size_t pos, len; std::string op; };
 std::vector<RelOp> relations(std::string_view s) {
   std::vector<RelOp> ops;
@@ -813,6 +982,11 @@ std::vector<RelOp> relations(std::string_view s) {
       char d = s[i + 1];
       if (d == '{' || d == '(' || d == '[') ++depth;
       else if (d == '}' || d == ')' || d == ']') --depth;
+      else if (depth == 0 && s.compare(i, 7, "\\approx") == 0 && (i + 7 >= s.size() || !is_alpha(s[i + 7]))) {
+        ops.push_back({i, 7, "~"});
+        i += 6;
+        continue;
+      }
       ++i;
       continue;
     }
@@ -825,10 +999,32 @@ std::vector<RelOp> relations(std::string_view s) {
     } else if (c == '<' || c == '>') {
       ops.push_back({i, 1, std::string(1, c)});
     } else if (c == '=') {
-      ops.push_back({i, 1, "="});
+      if (i + 1 < s.size() && s[i + 1] == '=') {  // "==" is one equals sign
+        ops.push_back({i, 2, "="});
+        ++i;
+      } else {
+        ops.push_back({i, 1, "="});
+      }
     }
   }
   return ops;
+}
+
+// Top-level positions of single ':' (ratios "3:7", times "12:00"), not "::" or ":=".
+std::vector<std::size_t> colons(std::string_view s) {
+  std::vector<std::size_t> at;
+  int depth = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '\\' && i + 1 < s.size()) { ++i; continue; }
+    if (c == '{' || c == '(' || c == '[') ++depth;
+    else if (c == '}' || c == ')' || c == ']') --depth;
+    else if (c == ':' && depth == 0) {
+      if ((i + 1 < s.size() && (s[i + 1] == ':' || s[i + 1] == '=')) || (i > 0 && s[i - 1] == ':')) return {};
+      at.push_back(i);
+    }
+  }
+  return at;
 }
 
 bool is_lone_symbol(const Value& v) { return v.kind == ValueKind::expr && v.expr.kind == NodeKind::sym; }
@@ -849,6 +1045,195 @@ Value interval(Node lo, Node hi, char open, char close, std::string src) {
   return v;
 }
 
+// A variable of an inequality: a lone symbol or a name such as "f(x)" (not a number, not an arithmetic term).
+bool is_variable(const Value& v) {
+  if (v.kind == ValueKind::expr && v.expr.kind == NodeKind::func && v.expr.text == "abs") return false;  // |z|
+  return is_lone_symbol(v) || (v.kind == ValueKind::expr && has_symbols(v.expr) && name_like(v.source));
+}
+
+// The rows of a matrix-like environment body ("a & b \\ c & d"); empty rows (a trailing "\\") are dropped.
+std::vector<std::string> env_rows(std::string_view body) {
+  std::vector<std::string> rows;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i + 1 < body.size(); ++i) {
+    if (body[i] == '\\' && body[i + 1] == '\\') {
+      rows.emplace_back(body.substr(start, i - start));
+      start = i + 2;
+      ++i;
+    }
+  }
+  rows.emplace_back(body.substr(start));
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [](const std::string& r) { return trim(r).empty(); }),
+             rows.end());
+  return rows;
+}
+
+// "\begin{env}...\end{env}" spanning all of s: the env name and body, else nullopt.
+std::optional<std::pair<std::string, std::string_view>> whole_env(std::string_view s) {
+  if (s.compare(0, 7, "\\begin{") != 0) return std::nullopt;
+  std::size_t k = 6;
+  std::string env(brace_group(s, k));
+  std::string endtag = "\\end{" + env + "}";
+  std::size_t e = s.rfind(endtag);
+  if (e == std::string_view::npos || e < k || !trim(s.substr(e + endtag.size())).empty()) return std::nullopt;
+  if (s.find("\\begin{", 7) != std::string_view::npos && s.find("\\begin{", 7) < e) {
+    // a nested environment: the first \end must be ours only if the nesting closes in order; keep it simple
+    if (s.find(endtag) != e) return std::nullopt;
+  }
+  std::string_view body = s.substr(k, e - k);
+  if (env == "array" && !trim(body).empty() && trim(body).front() == '{') {
+    body = trim(body);
+    std::size_t q = 0;
+    brace_group(body, q);
+    body = body.substr(q);
+  }
+  return std::make_pair(env, body);
+}
+
+Value matrix_value(std::string_view s, std::string_view body, const ParseLimits& lim) {
+  Value m;
+  m.kind = ValueKind::matrix;
+  m.source = std::string(s);
+  for (const auto& r : env_rows(body)) {
+    auto cells = split_top_level(r, '&');
+    if (m.cols == 0) m.cols = static_cast<int>(cells.size());
+    if (static_cast<int>(cells.size()) != m.cols) return text_value(s, "ragged matrix");
+    for (const auto& c : cells) {
+      Value cv = expr_value(trim(c), lim);
+      if (cv.kind != ValueKind::expr) return text_value(s, "bad matrix entry: " + cv.error);
+      m.items.push_back(std::move(cv));
+    }
+    ++m.rows;
+  }
+  if (m.rows == 0) return text_value(s, "empty matrix");
+  return m;
+}
+
+bool matrix_env(std::string_view env) {
+  return env == "pmatrix" || env == "bmatrix" || env == "Bmatrix" || env == "matrix" || env == "array" ||
+         env == "smallmatrix";
+}
+
+// Sums and products of written-out matrices ("A + B", "A B", "A \cdot B"): the resulting matrix, its entries
+// built as expression trees. nullopt when s is not such an expression.
+std::optional<Value> matrix_expression(std::string_view s, const ParseLimits& lim) {
+  std::vector<Value> mats;
+  std::vector<char> ops;  // between mats: '+', '-', '*'
+  std::size_t i = 0;
+  for (;;) {
+    std::size_t b = s.find("\\begin{", i);
+    std::string_view gap = trim(s.substr(i, b == std::string_view::npos ? std::string_view::npos : b - i));
+    if (mats.empty()) {
+      if (!gap.empty() || b == std::string_view::npos) return std::nullopt;
+    } else if (b == std::string_view::npos) {
+      if (!gap.empty()) return std::nullopt;
+      break;
+    } else {
+      if (gap.empty() || gap == "\\cdot" || gap == "\\times" || gap == "*") ops.push_back('*');
+      else if (gap == "+") ops.push_back('+');
+      else if (gap == "-") ops.push_back('-');
+      else return std::nullopt;
+    }
+    std::size_t k = b + 6;
+    std::string env(brace_group(s, k));
+    if (!matrix_env(env)) return std::nullopt;
+    std::string endtag = "\\end{" + env + "}";
+    std::size_t e = s.find(endtag, k);
+    if (e == std::string_view::npos) return std::nullopt;
+    auto whole = whole_env(s.substr(b, e + endtag.size() - b));
+    if (!whole) return std::nullopt;
+    Value m = matrix_value(s.substr(b, e + endtag.size() - b), whole->second, lim);
+    if (m.kind != ValueKind::matrix || m.rows > 10 || m.cols > 10) return std::nullopt;
+    mats.push_back(std::move(m));
+    i = e + endtag.size();
+    if (mats.size() > 8) return std::nullopt;
+  }
+  if (mats.size() < 2) return std::nullopt;
+  auto entry = [](const Value& m, int r, int c) -> const Node& { return m.items[static_cast<std::size_t>(r * m.cols + c)].expr; };
+  auto product = [&](const Value& a, const Value& b) -> std::optional<Value> {
+    if (a.cols != b.rows) return std::nullopt;
+    Value p;
+    p.kind = ValueKind::matrix;
+    p.rows = a.rows;
+    p.cols = b.cols;
+    for (int r = 0; r < a.rows; ++r) {
+      for (int c = 0; c < b.cols; ++c) {
+        Node sum = mk(NodeKind::add);
+        for (int k2 = 0; k2 < a.cols; ++k2) sum.kids.push_back(mk2(NodeKind::mul, entry(a, r, k2), entry(b, k2, c)));
+        Value v;
+        v.kind = ValueKind::expr;
+        v.expr = sum.kids.size() == 1 ? sum.kids[0] : sum;
+        v.source = to_string(v.expr);
+        p.items.push_back(std::move(v));
+      }
+    }
+    return p;
+  };
+  // products first, then sums left to right
+  std::vector<Value> terms{mats[0]};
+  std::vector<char> signs{'+'};
+  for (std::size_t k2 = 0; k2 < ops.size(); ++k2) {
+    if (ops[k2] == '*') {
+      auto p = product(terms.back(), mats[k2 + 1]);
+      if (!p) return std::nullopt;
+      // products of symbolic matrices grow geometrically: keep the trees small (the parser's own bound)
+      std::size_t nodes = 0;
+      for (const auto& it : p->items) nodes += node_count(it.expr);
+      if (nodes > 20000) return std::nullopt;
+      terms.back() = std::move(*p);
+    } else {
+      terms.push_back(mats[k2 + 1]);
+      signs.push_back(ops[k2]);
+    }
+  }
+  Value r = terms[0];
+  for (std::size_t t = 1; t < terms.size(); ++t) {
+    if (terms[t].rows != r.rows || terms[t].cols != r.cols) return std::nullopt;
+    for (std::size_t e = 0; e < r.items.size(); ++e) {
+      Node rhs = terms[t].items[e].expr;
+      if (signs[t] == '-') rhs = mk1(NodeKind::neg, std::move(rhs));
+      r.items[e].expr = mk2(NodeKind::add, r.items[e].expr, std::move(rhs));
+      r.items[e].source = to_string(r.items[e].expr);
+    }
+  }
+  r.source = std::string(s);
+  return r;
+}
+
+// "p=5, q=2, p=7, q=2": assignments whose names repeat with a period k >= 2 are the list of k-tuples (5,2), (7,2).
+void group_assignments(Value& list) {
+  std::size_t n = list.items.size();
+  if (n < 4) return;
+  std::vector<std::string> names;
+  for (const auto& it : list.items) {
+    if (it.kind != ValueKind::equation || !name_like(it.items[0].source)) return;
+    std::string nm;
+    for (char ch : it.items[0].source) if (!is_space(ch)) nm += ch;
+    names.push_back(nm);
+  }
+  for (std::size_t k = 2; k <= n / 2; ++k) {
+    if (n % k) continue;
+    bool distinct = true;
+    for (std::size_t a = 0; a < k && distinct; ++a)
+      for (std::size_t b = a + 1; b < k; ++b) distinct &= names[a] != names[b];
+    if (!distinct) continue;
+    bool periodic = true;
+    for (std::size_t i = k; i < n && periodic; ++i) periodic = names[i] == names[i % k];
+    if (!periodic) continue;
+    std::vector<Value> tuples;
+    for (std::size_t i = 0; i < n; i += k) {
+      Value t;
+      t.kind = ValueKind::tuple;
+      t.open = '(';
+      t.close = ')';
+      for (std::size_t j = i; j < i + k; ++j) t.items.push_back(std::move(list.items[j].items[1]));
+      tuples.push_back(std::move(t));
+    }
+    list.items = std::move(tuples);
+    return;
+  }
+}
+
 Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
   s = trim(s);
   if (s.empty()) return text_value(s, "empty");
@@ -858,47 +1243,43 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
   // Whole answer wrapped in a plain brace group.
   if (s.front() == '{' && outer_pair(s, 1, 1)) return parse_value_rec(s.substr(1, s.size() - 2), lim, depth + 1);
 
-  // "x \in [1,2]" -> the set.
+  // "x \in [1,2]", "(x, y) \in \{(1,2)\}" -> the set.
   if (auto pos = s.find("\\in"); pos != std::string_view::npos && pos > 0 && pos + 3 < s.size() &&
                                   !is_alpha(s[pos + 3])) {
     std::string_view lhs = trim(s.substr(0, pos));
-    if (lhs.size() <= 3 && !lhs.empty() && is_alpha(lhs.front())) return parse_value_rec(s.substr(pos + 3), lim, depth + 1);
+    if (lhs.size() <= 24 && name_like(lhs)) return parse_value_rec(s.substr(pos + 3), lim, depth + 1);
   }
 
-  // Matrices and vectors.
-  if (s.compare(0, 7, "\\begin{") == 0) {
-    std::size_t k = 6;
-    std::string env(brace_group(s, k));
-    std::string endtag = "\\end{" + env + "}";
-    std::size_t e = s.rfind(endtag);
-    if (e != std::string_view::npos && trim(s.substr(e + endtag.size())).empty()) {
-      std::string_view body = s.substr(k, e - k);
-      if (env == "array" && !body.empty() && body.front() == '{') { std::size_t q = 0; brace_group(body, q); body = body.substr(q); }
-      // rows separated by "\\"
-      std::vector<std::string> rows;
-      std::size_t start = 0;
-      for (std::size_t i = 0; i + 1 < body.size(); ++i) {
-        if (body[i] == '\\' && body[i + 1] == '\\') { rows.emplace_back(body.substr(start, i - start)); start = i + 2; ++i; }
-      }
-      rows.emplace_back(body.substr(start));
-      while (!rows.empty() && trim(rows.back()).empty()) rows.pop_back();
-      Value m;
-      m.kind = ValueKind::matrix;
-      m.source = std::string(s);
+  // Matrices, vectors and systems.
+  if (auto env = whole_env(s)) {
+    const std::string& name = env->first;
+    auto rows = env_rows(env->second);
+    if (name == "cases" || name == "aligned" || name == "align" || name == "align*" || name == "gathered") {
+      // A system: the list of its rows (a row's condition after '&' is dropped, "&=" alignment kept).
+      std::vector<std::string> parts;
       for (const auto& r : rows) {
-        auto cells = split_top_level(r, '&');
-        if (m.cols == 0) m.cols = static_cast<int>(cells.size());
-        if (static_cast<int>(cells.size()) != m.cols) return text_value(s, "ragged matrix");
-        for (const auto& c : cells) {
-          Value cv = expr_value(trim(c), lim);
-          if (cv.kind != ValueKind::expr) return text_value(s, "bad matrix entry: " + cv.error);
-          m.items.push_back(std::move(cv));
-        }
-        ++m.rows;
+        std::string row;
+        for (const auto& cell : split_top_level(r, '&')) row += cell;
+        if (name == "cases") row = split_top_level(r, '&').front();
+        parts.push_back(row);
       }
-      if (m.rows == 0) return text_value(s, "empty matrix");
-      return m;
+      if (parts.empty()) return text_value(s, "empty system");
+      if (parts.size() == 1) return parse_value_rec(parts[0], lim, depth + 1);
+      Value v;
+      v.kind = ValueKind::list;
+      v.source = std::string(s);
+      v.items = parse_items(parts, lim, depth);
+      return v;
     }
+    return matrix_value(s, env->second, lim);
+  }
+  if (s.compare(0, 7, "\\begin{") == 0) {
+    if (auto m = matrix_expression(s, lim)) return *m;
+  }
+  // "[\begin{array}...\end{array}]", "(\begin{pmatrix}...\end{pmatrix})": brackets around a matrix.
+  if ((s.front() == '(' || s.front() == '[') && (s.back() == ')' || s.back() == ']') && outer_pair(s, 1, 1)) {
+    std::string_view inner = trim(s.substr(1, s.size() - 2));
+    if (whole_env(inner)) return parse_value_rec(inner, lim, depth + 1);
   }
 
   // Unions.
@@ -942,14 +1323,17 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
     Value v;
     v.kind = ValueKind::set;
     v.source = std::string(s);
-    if (!trim(inner).empty()) v.items = parse_items(split_top_level(inner, ','), lim, depth);
+    auto parts = split_top_level(inner, ',');
+    if (parts.size() < 2) parts = split_top_level(inner, ';');
+    if (!trim(inner).empty()) v.items = parse_items(parts, lim, depth);
     return v;
   }
 
-  // Bracketed tuples and intervals.
+  // Bracketed tuples and intervals ("(1, 2)", "[0, 1)", "(0; -2; 6)").
   if ((s.front() == '(' || s.front() == '[') && (s.back() == ')' || s.back() == ']') && outer_pair(s, 1, 1)) {
     std::string_view inner = s.substr(1, s.size() - 2);
     auto parts = split_top_level(inner, ',');
+    if (parts.size() < 2) parts = split_top_level(inner, ';');
     if (parts.size() >= 2) {
       Value v;
       v.kind = ValueKind::tuple;
@@ -962,10 +1346,33 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
     }
   }
 
-  // Bare comma / semicolon lists.
+  // Bare comma / semicolon lists. With both, ';' separates groups: "p=5, q=2; p=7, q=2" is the list of the tuples
+  // (5, 2), (7, 2) when every group assigns names in the same order.
   {
+    auto semi = split_top_level(s, ';');
     auto parts = split_top_level(s, ',');
-    if (parts.size() < 2) parts = split_top_level(s, ';');
+    if (semi.size() >= 2 && parts.size() >= 2) {
+      Value v;
+      v.kind = ValueKind::list;
+      v.source = std::string(s);
+      v.items = parse_items(semi, lim, depth);
+      for (auto& g : v.items) {
+        if (g.kind != ValueKind::list) continue;
+        bool assigns = std::all_of(g.items.begin(), g.items.end(), [](const Value& x) {
+          return x.kind == ValueKind::equation && name_like(x.items[0].source);
+        });
+        if (!assigns) continue;
+        Value t;
+        t.kind = ValueKind::tuple;
+        t.open = '(';
+        t.close = ')';
+        t.source = g.source;
+        for (auto& e : g.items) t.items.push_back(std::move(e.items[1]));
+        g = std::move(t);
+      }
+      return v;
+    }
+    if (parts.size() < 2) parts = std::move(semi);
     if (parts.size() >= 2) {
       bool all_nonempty = std::all_of(parts.begin(), parts.end(), [](const std::string& p) { return !trim(p).empty(); });
       if (!all_nonempty) return text_value(s, "empty list element");
@@ -973,6 +1380,7 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
       v.kind = ValueKind::list;
       v.source = std::string(s);
       v.items = parse_items(parts, lim, depth);
+      group_assignments(v);
       return v;
     }
   }
@@ -989,6 +1397,20 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
       start = r.pos + r.len;
     }
     pieces.emplace_back(s.substr(start));
+    // \approx: "x = 1/3 \approx 0.33" keeps the exact side (cut at the first \approx after an '='); without an
+    // exact side, "x \approx 11" reads as x = 11.
+    if (auto t = std::find(ops.begin(), ops.end(), "~"); t != ops.end()) {
+      std::size_t ti = static_cast<std::size_t>(t - ops.begin());
+      bool exact_before = std::find(ops.begin(), t, "=") != t;
+      if (exact_before) {
+        ops.resize(ti);
+        pieces.resize(ti + 1);
+      } else {
+        for (auto& o : ops) if (o == "~") o = "=";
+      }
+    }
+    if (std::any_of(pieces.begin(), pieces.end(), [](const std::string& p) { return trim(p).empty(); }))
+      return text_value(s, "relation with an empty side");
     std::vector<Value> items;
     for (const auto& p : pieces) {
       Value pv = parse_value_rec(trim(p), lim, depth + 1);
@@ -997,14 +1419,13 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
     bool all_expr = std::all_of(items.begin(), items.end(), [](const Value& x) { return x.kind == ValueKind::expr; });
     bool only_eq = std::all_of(ops.begin(), ops.end(), [](const std::string& o) { return o == "="; });
     if (only_eq) {
-      // "x = y = 3" keeps the last two.
-      if (items.size() < 2) return text_value(s, "bad equation");
+      // A chain "x = 5 + 6 = 11" is the equation between its first and last sides (the middle is working).
       Value v;
       v.kind = ValueKind::equation;
       v.source = std::string(s);
-      v.items.push_back(std::move(items[items.size() - 2]));
+      v.chain = items.size() > 2;
+      v.items.push_back(std::move(items.front()));
       v.items.push_back(std::move(items.back()));
-      // A lone-symbol lhs whose rhs is a structure: "x = (1,2)" stays an equation; the comparer unwraps it.
       return v;
     }
     if (!all_expr) return text_value(s, "bad relation");
@@ -1026,7 +1447,7 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
         return interval(neg_inf(), items[0].expr, '(', strict ? ')' : ']', std::string(s));
       }
     }
-    if (items.size() == 3 && is_lone_symbol(items[1]) && ops[0] != "!=" && ops[1] != "!=" &&
+    if (items.size() == 3 && is_variable(items[1]) && ops[0] != "!=" && ops[1] != "!=" &&
         lower(ops[0]) == lower(ops[1])) {
       bool lt = lower(ops[0]);
       if (lt)
@@ -1043,10 +1464,102 @@ Value parse_value_rec(std::string_view s, const ParseLimits& lim, int depth) {
     return v;
   }
 
+  // Ratios and times: "3:7", "S_1:S_2" (a name), "12:00".
+  if (auto at = colons(s); !at.empty()) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    for (std::size_t p : at) {
+      parts.emplace_back(trim(s.substr(start, p - start)));
+      start = p + 1;
+    }
+    parts.emplace_back(trim(s.substr(start)));
+    if (std::none_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); })) {
+      Value v;
+      v.kind = ValueKind::ratio;
+      v.source = std::string(s);
+      for (const auto& p : parts) {
+        Value e = expr_value(p, lim);
+        if (e.kind != ValueKind::expr) return text_value(s, "bad ratio: " + e.error);
+        v.items.push_back(std::move(e));
+      }
+      return v;
+    }
+  }
+
   return expr_value(s, lim);
 }
 
 }  // namespace
+
+bool name_like(std::string_view s) {
+  s = trim(s);
+  if (s.empty() || s.size() > 64) return false;
+  static const std::string_view kNameCommands[] = {"frac", "overline", "angle", "mathrm", "text", "operatorname",
+                                                   "vert", "lvert", "rvert", "prime", "triangle", "measuredangle",
+                                                   "widehat", "hat", "bar", "vec", "overrightarrow", "mathbf"};
+  bool letter = false;
+  int call_depth = 0;  // inside the parentheses of a function call "f(2)": digits allowed
+  int depth = 0;
+  for (std::size_t i = 0; i < s.size();) {
+    char c = s[i];
+    if (c == '_') {  // a subscript, digits allowed: x_1, a_{37}
+      ++i;
+      while (i < s.size() && is_space(s[i])) ++i;
+      if (i < s.size() && s[i] == '{') brace_group(s, i);
+      else if (i < s.size()) ++i;
+      continue;
+    }
+    if (c == '\\') {
+      std::size_t j = i + 1;
+      while (j < s.size() && is_alpha(s[j])) ++j;
+      std::string_view name = s.substr(i + 1, j - i - 1);
+      if (name.empty()) {
+        if (j < s.size() && (s[j] == '|' || s[j] == '{' || s[j] == '}')) { i = j + 1; continue; }
+        return false;
+      }
+      static const std::string_view kValueCommands[] = {
+          "sqrt", "cdot", "times", "div", "pm", "mp", "sum", "prod", "int", "lim", "infty", "infin", "pi", "le",
+          "ge", "leq", "geq", "neq", "ne", "approx", "in", "cup", "cap", "log", "ln", "exp", "binom", "begin", "end",
+          "left", "right", "degree", "circ", "dots", "ldots", "cdots", "emptyset", "varnothing", "sin", "cos", "tan",
+          "sec", "csc", "cot", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh", "lfloor", "rfloor", "lceil",
+          "rceil", "to", "mapsto", "imath", "e"};
+      bool ok = is_greek(name) ||
+                std::find(std::begin(kNameCommands), std::end(kNameCommands), name) != std::end(kNameCommands) ||
+                std::find(std::begin(kValueCommands), std::end(kValueCommands), name) == std::end(kValueCommands);
+      if (!ok) return false;
+      if (ok && std::find(std::begin(kNameCommands), std::end(kNameCommands), name) == std::end(kNameCommands))
+        letter = true;  // a Greek letter or another symbol command (\k, \ell)
+      i = j;
+      continue;
+    }
+    if (is_alpha(c)) { letter = true; ++i; continue; }
+    if (c == '(') {
+      bool call = i > 0 && (is_alpha(s[i - 1]) || s[i - 1] == '}');
+      ++depth;
+      if (call || call_depth > 0) ++call_depth;
+      ++i;
+      continue;
+    }
+    if (c == ')') {
+      if (depth > 0) --depth;
+      if (call_depth > 0) --call_depth;
+      ++i;
+      continue;
+    }
+    if (is_digit(c)) {
+      if (call_depth == 0) return false;
+      ++i;
+      continue;
+    }
+    if (c == ',' || c == ':' || c == '/' || c == '|' || c == '{' || c == '}' || c == '[' || c == ']' || c == '\'' ||
+        is_space(c)) {
+      ++i;
+      continue;
+    }
+    return false;
+  }
+  return letter;
+}
 
 Value parse_value(std::string_view latex, const ParseLimits& limits) {
   if (latex.size() > limits.max_length) return text_value(latex.substr(0, 200), "input too long");

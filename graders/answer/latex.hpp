@@ -72,6 +72,7 @@ enum class ValueKind : unsigned char {
   equation,  // items: lhs, rhs
   relation,  // chained inequality: items are expressions, ops between them ("<", "<=", ">", ">=", "!=")
   matrix,    // items: row-major entries; rows x cols
+  ratio,     // items: the parts of "a:b" / "a:b:c" (also times "12:00")
   text,      // could not be parsed: compare as normalised string only
 };
 
@@ -82,12 +83,21 @@ struct Value {
   std::vector<std::string> ops;
   char open = 0, close = 0;
   int rows = 0, cols = 0;
+  bool chain = false;  // equation: written as a chain "x = 5 + 6 = 11" (items are its first and last sides)
   std::string source;  // the cleaned text it came from
   std::string error;   // for text: why parsing failed
 };
 
 // Parses a cleaned or raw answer into a structure; never throws; ValueKind::text on failure.
 Value parse_value(std::string_view latex, const ParseLimits& limits = {});
+
+// Is the (cleaned) text a name rather than a value: "x", "y_1", "f(x)", "f(2)", "(p, q)", "|AB|", "S_1:S_2",
+// "\frac{NO}{BO}", "\angle ABC"? Letters, subscripts, Greek letters and the punctuation of names; no digits
+// outside subscripts and call parentheses, no arithmetic operators. Used to drop "name =" from answers.
+bool name_like(std::string_view cleaned);
+
+// Is w a unit that clean_latex drops after a number ("cm", "miles", "units", "hours")?
+bool is_unit_word(std::string_view w);
 
 // Splits at top-level (bracket depth 0) occurrences of `sep` (a single character).
 std::vector<std::string> split_top_level(std::string_view s, char sep);

@@ -19,6 +19,7 @@
 //   (inputs are bounded up front so every job is finite) and skips queued jobs whose caller already gave up.
 //   No signals, no thread cancellation.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,6 +46,18 @@ struct MathOptions {
   bool percent_flex = true; // "50\%" also matches 0.5 (and 0.5 matches gold "50\%")
   bool symbolic = true;     // allow the GiNaC step
   int numeric_points = 4;   // random evaluation points of the numeric second opinion
+  // A decimal answer given to fewer places than the exact gold ("0.667" for 2/3, "125.663" for 40\pi):
+  //   round_or_truncate (default): equal when the gold rounded to the answer's places gives the answer (the answer
+  //     has decimal_min_digits+ significant digits) or the gold cut toward zero at them does (one digit more);
+  //     inside expressions such a literal allows a relative error of half its last place;
+  //   round: rounding only; exact: only rel_tol (the behaviour of reval 1.0).
+  enum class DecimalRounding { exact, round, round_or_truncate };
+  DecimalRounding decimal_rounding = DecimalRounding::round_or_truncate;
+  int decimal_min_digits = 3;  // "0.333" for 1/3 is equal, "0.33" is not; truncation needs 4 ("0.6666")
+  bool decimal_comma = true;  // "3,5" is 3.5 against a single number (still the list 3, 5 against a list)
+  bool ordered_lists = false; // bare lists "1, 2, 3" compare in order (MATH is_equiv) instead of as sets
+  bool extract_gold = true;   // gold answers go through the same extraction as responses (boxes, "final answer")
+  std::size_t max_set_items = 10000;  // larger lists/sets are not compared (wrong, with a note saying so)
 
   static MathOptions from_json(const nlohmann::json& j);  // unknown keys are ignored; bad types throw reval::Error
 };
@@ -53,7 +66,8 @@ struct MathOptions {
 // Extraction.
 struct Extraction {
   std::optional<std::string> answer;  // the raw answer span (LaTeX), unset when nothing was found
-  std::string method;                 // "boxed", "bare", "final_answer", "answer_colon", "last_math", "last_number"
+  std::string method;                 // "boxed", "boxes" (a group of boxes), "bare", "final_answer",
+                                      // "answer_colon", "last_math", "last_number"
   std::string reason;                 // for no answer: "empty", "unterminated_think", "truncated_in_think", ...
 };
 
@@ -68,6 +82,13 @@ std::optional<std::string> last_boxed(std::string_view text);
 // Full extraction: strip_reasoning + box + fallbacks.
 Extraction extract_answer(std::string_view response, const MathOptions& options = {},
                           std::string_view finish_reason = {});
+// The same without the reasoning rule (for text that has no think block).
+Extraction extract_from_text(std::string_view text, const MathOptions& options = {});
+// A gold answer as the grader compares it: with boxes, the box (group); a bare formula as it is; prose ("$125$
+// miles", a worked solution ending in "The final answer is $28\%$. I hope it is correct.") through the same
+// extraction as responses; the raw gold when nothing is found. With options.extract_gold = false: the last box or
+// the raw gold (reval 1.0).
+std::string gold_answer(std::string_view gold, const MathOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------------------------
 // Equivalence.

@@ -2,7 +2,7 @@
 // counts). Verdicts: correct / wrong / no_answer (nothing extracted: unterminated think, truncation inside it, no
 // answer in the text). A comparison that runs out of its budget is `wrong` with details.timeout = true (the model
 // did answer; we could not prove it right in time); an over-limit input is `wrong` with details.refused = true.
-// grade() never throws: an unexpected internal failure is infra_error with details.error.
+// An unexpected internal failure propagates to GraderSet::grade (graders/grading.hpp), which records infra_error.
 #include <chrono>
 
 #include "graders/answer/latex.hpp"
@@ -16,12 +16,13 @@ class MathGrader final : public Grader {
  public:
   explicit MathGrader(MathOptions o) : opt_(o) {}
   std::string_view name() const override { return "math"; }
-  std::string_view version() const override { return "1.0"; }
+  // 2.0: issue 13 (free-text extraction, gold extraction, new structures, decimal rounding) -- verdicts differ from 1.0
+  std::string_view version() const override { return "2.0"; }
 
   GradeResult grade(const GradeRequest& req) const override {
     GradeResult r;
     auto t0 = std::chrono::steady_clock::now();
-    try {
+    {  // failures propagate to GraderSet::grade, the one place they become infra_error
       const std::string finish = to_string(req.finish);
       if (req.gold.empty()) {
         r.verdict = Verdict::infra_error;
@@ -42,8 +43,7 @@ class MathGrader final : public Grader {
         std::string step;
         nlohmann::json notes = nlohmann::json::array();
         for (std::size_t k = 0; k < req.gold.size(); ++k) {
-          std::string gold = req.gold[k];
-          if (auto b = last_boxed(gold)) gold = *b;
+          std::string gold = gold_answer(req.gold[k], opt_);
           EqualResult e = math_equal(*ex.answer, gold, opt_);
           any_timeout |= e.timeout;
           any_refused |= e.refused;
@@ -63,10 +63,6 @@ class MathGrader final : public Grader {
         }
         if (!notes.empty()) r.details["notes"] = notes;
       }
-    } catch (const std::exception& e) {
-      r = GradeResult{};
-      r.verdict = Verdict::infra_error;
-      r.details["error"] = e.what();
     }
     r.details["time_us"] =
         std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0).count();

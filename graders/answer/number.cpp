@@ -18,9 +18,8 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 std::string strip_zeros(std::string s) {
   std::size_t k = 0;
   while (k + 1 < s.size() && s[k] == '0') ++k;
-  if (k) s.erase(0, k);
-  if (s.empty()) s = "0";
-  return s;
+  if (s.empty()) return "0";
+  return k ? s.substr(k) : s;
 }
 
 bool to_u128(const std::string& s, u128& out) {
@@ -93,25 +92,31 @@ bool scan_uint(Scan& sc, std::string& digits) {
   return true;
 }
 
-// Decimal literal -> rational pieces. Returns false if not a decimal at sc.i.
-bool scan_decimal(Scan& sc, Rat& r, bool allow_thousands) {
+// Decimal literal -> rational pieces. Returns false if not a decimal at sc.i. With allow_thousands (a whole plain
+// number, not a token inside an expression): "1,234,567" and "1 234 567" are thousands groups (a first group of
+// 1-3 digits not starting with 0, then groups of exactly 3), and a comma that cannot be a thousands separator is a
+// decimal comma ("3,5", "1000,99", "0,111").
+bool scan_decimal(Scan& sc, Rat& r, bool allow_thousands, bool decimal_comma = false) {
   std::string intpart;
   std::size_t j = sc.i;
   while (j < sc.s.size() && is_digit(sc.s[j])) ++j;
   std::size_t first_len = j - sc.i;
   intpart.assign(sc.s.substr(sc.i, j - sc.i));
-  // thousands groups: only if the first group has 1..3 digits and every group exactly 3
-  if (allow_thousands && first_len >= 1 && first_len <= 3 && j < sc.s.size() && sc.s[j] == ',') {
+  bool grouped = false;
+  if (allow_thousands && first_len >= 1 && first_len <= 3 && intpart[0] != '0' && j < sc.s.size() &&
+      (sc.s[j] == ',' || sc.s[j] == ' ')) {
+    char sep = sc.s[j];
     std::size_t k = j;
     std::string merged = intpart;
     bool any = false;
-    while (k + 3 < sc.s.size() + 0 && sc.s[k] == ',' && is_digit(sc.s[k + 1]) && is_digit(sc.s[k + 2]) &&
+    while (k + 3 < sc.s.size() + 0 && sc.s[k] == sep && is_digit(sc.s[k + 1]) && is_digit(sc.s[k + 2]) &&
            is_digit(sc.s[k + 3]) && (k + 4 >= sc.s.size() || !is_digit(sc.s[k + 4]))) {
       merged.append(sc.s.substr(k + 1, 3));
       k += 4;
       any = true;
     }
-    if (any && (k >= sc.s.size() || sc.s[k] != ',')) { intpart = merged; j = k; }
+    bool ok_end = k >= sc.s.size() || (sc.s[k] != ',' && sc.s[k] != ' ' && sc.s[k] != '/');
+    if (any && ok_end) { intpart = merged; j = k; grouped = true; }
   }
   std::string frac;
   if (j < sc.s.size() && sc.s[j] == '.' && j + 1 < sc.s.size() && is_digit(sc.s[j + 1])) {
@@ -120,10 +125,22 @@ bool scan_decimal(Scan& sc, Rat& r, bool allow_thousands) {
     frac.assign(sc.s.substr(j + 1, k - j - 1));
     j = k;
     r.inexact = true;
+  } else if (decimal_comma && !grouped && !intpart.empty() && j + 1 < sc.s.size() && sc.s[j] == ',' &&
+             is_digit(sc.s[j + 1])) {
+    std::size_t k = j + 1;
+    while (k < sc.s.size() && is_digit(sc.s[k])) ++k;
+    bool could_be_thousands = k - j - 1 == 3 && intpart.size() <= 3 && intpart[0] != '0';
+    if (!could_be_thousands && (k == sc.s.size() || (sc.s[k] != ',' && sc.s[k] != '.'))) {
+      frac.assign(sc.s.substr(j + 1, k - j - 1));
+      j = k;
+      r.inexact = true;
+      r.comma = true;
+    }
   }
   if (intpart.empty() && frac.empty()) return false;
   if (intpart.size() + frac.size() > 4000) return false;
   long exp10 = -static_cast<long>(frac.size());
+  bool sci = false;
   if (j + 1 < sc.s.size() && (sc.s[j] == 'e' || sc.s[j] == 'E') && !intpart.empty()) {
     std::size_t k = j + 1;
     bool eneg = false;
@@ -136,10 +153,17 @@ bool scan_decimal(Scan& sc, Rat& r, bool allow_thousands) {
       if (e > 1000) return false;
       exp10 += eneg ? -e : e;
       r.inexact = true;
+      sci = true;
       j = m;
     }
   }
   std::string num = intpart + frac;
+  if (!frac.empty() && !sci) {
+    r.places = static_cast<int>(frac.size());
+    std::size_t z = 0;
+    while (z < num.size() && num[z] == '0') ++z;
+    r.sig = static_cast<int>(num.size() - z);
+  }
   std::string den = "1";
   if (exp10 > 0) num.append(static_cast<std::size_t>(exp10), '0');
   else if (exp10 < 0) den.append(static_cast<std::size_t>(-exp10), '0');
@@ -254,7 +278,7 @@ std::optional<Rat> repeating_decimal(std::string_view s) {
 
 }  // namespace
 
-std::optional<Rat> parse_plain_number(std::string_view s) {
+std::optional<Rat> parse_plain_number(std::string_view s, bool decimal_comma) {
   // Drop spaces at the ends; inner single spaces only matter for mixed numbers "3 1/2".
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
@@ -276,7 +300,7 @@ std::optional<Rat> parse_plain_number(std::string_view s) {
     r.normalize();
     return r;
   }
-  if (!scan_decimal(sc, r, true)) return std::nullopt;
+  if (!scan_decimal(sc, r, true, decimal_comma)) return std::nullopt;
   if (sc.done()) {
     r.neg = neg;
     r.normalize();
@@ -472,8 +496,75 @@ bool rat_equal(const Rat& a, const Rat& b) {
 
 Rat rat_div100(Rat r) {
   r.den = strip_zeros(r.den + "00");
+  r.places = -1;
   r.normalize();
   return r;
+}
+
+std::optional<Rat> rat_add(const Rat& a, const Rat& b) {
+  auto x = to_small(a), y = to_small(b);
+  if (!x || !y) return std::nullopt;
+  auto r = add(*x, *y);
+  if (!r) return std::nullopt;
+  return from_small(*r);
+}
+
+std::optional<Rat> rat_mul(const Rat& a, const Rat& b) {
+  auto x = to_small(a), y = to_small(b);
+  if (!x || !y) return std::nullopt;
+  auto r = mul(*x, *y);
+  if (!r) return std::nullopt;
+  return from_small(*r);
+}
+
+std::optional<Rat> rat_div(const Rat& a, const Rat& b) {
+  auto x = to_small(a), y = to_small(b);
+  if (!x || !y || y->n == 0) return std::nullopt;
+  auto r = mul(*x, Small{y->d, y->n, y->inexact});
+  if (!r) return std::nullopt;
+  return from_small(*r);
+}
+
+Rat rat_neg(Rat a) {
+  if (a.num != "0") a.neg = !a.neg;
+  return a;
+}
+
+int rat_sign(const Rat& a) { return a.num == "0" ? 0 : a.neg ? -1 : 1; }
+
+Node rat_node(const Rat& r) {
+  Node num;
+  num.kind = NodeKind::num;
+  num.text = r.num;
+  Node v = num;
+  if (r.den != "1") {
+    Node den;
+    den.kind = NodeKind::num;
+    den.text = r.den;
+    v = Node{};
+    v.kind = NodeKind::div;
+    v.kids = {num, den};
+  }
+  if (r.neg && r.num != "0") {
+    Node n;
+    n.kind = NodeKind::neg;
+    n.kids = {v};
+    return n;
+  }
+  return v;
+}
+
+bool rat_rounds_to(const Rat& value, const Rat& literal, bool allow_truncate) {
+  if (literal.places < 1 || literal.places > 17 || literal.sig > 17) return false;
+  long double v = value.approx(), a = literal.approx();
+  if (!std::isfinite(static_cast<double>(v)) || !std::isfinite(static_cast<double>(a))) return false;
+  long double unit = std::pow(10.0L, -static_cast<long double>(literal.places));
+  long double slack = unit * 1e-9L + std::fabs(a) * 1e-17L;  // long double representation error
+  if (std::fabs(v - a) <= unit / 2 + slack) return true;
+  if (!allow_truncate) return false;
+  // truncation toward zero: a <= v < a + unit (v >= 0), a - unit < v <= a (v < 0)
+  if (v >= 0) return v >= a - slack && v < a + unit - slack;
+  return v <= a + slack && v > a - unit + slack;
 }
 
 bool rat_close(const Rat& a, const Rat& b, double rel_tol) {

@@ -1,36 +1,51 @@
 // The `code` grader (see code_grader.hpp for the fields contract).
 //
 // Theory of operation
-//  grade(): read fields -> pick the mode -> extract the code (no code: no_answer) -> pick the language (a known
-//  fence tag, else the field, else python; functional/humaneval answers not in Python are compile_error) -> compile once (Runner caches by source hash; failure: compile_error with the compiler's
-//  message) -> judge:
+//  grade(): validate the fields (a bad field is an input error: reval::Error naming it, never a verdict) -> pick the
+//  mode -> extract the code (no code: no_answer) -> pick the language (a known fence tag, else the field, else
+//  python; functional/humaneval answers not in Python are compile_error) -> compile once (Runner caches by source
+//  hash; failure: compile_error with the compiler's message) -> judge:
 //   * stdio: one sandbox run per test with the problem's time/memory limits; the sandbox status maps to a verdict
 //     (ok -> checker, runtime_error/denied -> runtime_error, time/memory/output limits, internal_error ->
-//     infra_error); stop at the first failing test unless told otherwise.
-//   * functional (LiveCodeBench LeetCode-style, Python): one run of a driver that imports the LCB prelude, execs the
-//     candidate, instantiates Solution, calls fn_name on each test's JSON-decoded arguments under a per-call CPU
-//     timer and prints each return value as JSON; values are compared here (tuples already lists; nlohmann
-//     compares 1 == 1.0 like Python), so expected outputs never enter the sandbox.
-//   * humaneval: prompt + completion (a completion that redefines the entry point is appended after the prompt, so
-//     the prompt's imports and helpers stay), then the test code and check(entry_point) through a driver that tells
-//     a failed assertion (wrong) from a crash in the candidate (runtime_error).
-//  Results: score 1 for correct; details carry mode, language, extraction, per-test verdicts, passed/total.
+//     infra_error); outputs are compared here, outside the sandbox; stop at the first failing test unless told
+//     otherwise.
+//   * functional (LiveCodeBench call-based) and humaneval: two linked sandbox runs (Sandbox::run_linked). The
+//     candidate run holds only the solution and scripts/candidate.py, which answers calls (plain JSON-like values,
+//     scripts/reval_rpc.py; never pickle). The judge run holds the tests and scripts/judge.py: HumanEval's check()
+//     gets a proxy for the entry point; functional tests call fn_name and compare with Python's == as LiveCodeBench
+//     does. Every answer is decoded into builtins (an always-true __eq__ can't arrive), expected values never enter
+//     the candidate's run, and the verdict is the judge's report on its own stdout. A candidate that stops
+//     answering is judged by what its run's sandbox record shows (time/memory/output limit from evidence, else
+//     runtime_error); only the judge's run can make the result infra_error.
+//  Results: score 1 for correct; details carry mode, language, extraction, per-test verdicts, passed/total, and how
+//  the sandbox held the limits ("limits": cgroup-v2 | cgroup-v1 | rlimit).
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <mutex>
-#include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "graders/code/code_grader.hpp"
-#include "graders/code/harness_scripts.hpp"
+#include "graders/code/judge_scripts.hpp"
 #include "base/error.hpp"
+#include "base/hash.hpp"
 #include "base/jsonl.hpp"
 
 namespace reval::code {
 namespace {
 
 using sandbox::Status;
+
+constexpr std::int64_t kMaxReplyBytes = 16 << 20;  // one answer from the candidate
+constexpr std::int64_t kMaxTotalBytes = 64 << 20;  // all of them
+
+// A field of the request is wrong: the caller's input error, reported as reval::Error (never a verdict).
+class FieldError : public GradeInputError {
+ public:
+  FieldError(std::string_view field, std::string_view what) : GradeInputError(fmt::format("field '{}': {}", field, what)) {}
+};
 
 Verdict verdict_of(Status s) {
   switch (s) {
@@ -50,12 +65,6 @@ std::string clip(const std::string& s, size_t n = 2000) {
   return sanitize_utf8(t);
 }
 
-std::string make_nonce() {
-  static std::atomic<std::uint64_t> counter{0};
-  std::random_device rd;
-  return fmt::format("REVAL-{:08x}{:08x}-{}", rd(), rd(), counter++);
-}
-
 // Python reports a script that doesn't parse without a "Traceback" header: nothing ran.
 bool python_syntax_error(const sandbox::Result& r) {
   if (r.status != Status::runtime_error || r.signal != 0) return false;
@@ -72,33 +81,157 @@ struct Checker {
   std::string source;
 };
 
-Checker parse_checker(const nlohmann::json& j) {
+struct Test {
+  std::string input, output;
+};
+
+// The request's fields, validated.
+struct Fields {
+  std::string mode;      // stdio | functional | humaneval
+  std::string language;  // as given ("" = not given)
+  std::vector<Test> tests;
+  std::string fn_name, prompt, test, entry_point;
+  double time_limit = 6.0;
+  std::int64_t memory_limit = 1024;
+  std::int64_t output_limit = 64 << 20;
+  bool stop_first = true;
+  Checker checker;
+};
+
+bool given(const nlohmann::json& f, const char* key) { return f.contains(key) && !f[key].is_null(); }
+
+std::string string_field(const nlohmann::json& f, const char* key) {
+  if (!given(f, key)) return {};
+  if (!f[key].is_string()) throw FieldError(key, fmt::format("expected a string, got {}", f[key].type_name()));
+  return f[key].get<std::string>();
+}
+
+double positive_number(const nlohmann::json& f, const char* key, double fallback, const char* unit) {
+  if (!given(f, key)) return fallback;
+  const auto& v = f[key];
+  if (!v.is_number()) throw FieldError(key, fmt::format("expected a number of {}, got {}", unit, v.type_name()));
+  double x = v.get<double>();
+  if (!std::isfinite(x) || x <= 0) throw FieldError(key, fmt::format("must be a positive number of {} (got {})", unit, v.dump()));
+  return x;
+}
+
+Checker parse_checker(const nlohmann::json& f) {
   Checker c;
-  if (j.is_null()) return c;
+  if (!given(f, "checker")) return c;
+  const auto& j = f["checker"];
   std::string kind;
   if (j.is_string()) kind = j.get<std::string>();
   else if (j.is_object()) kind = j.value("kind", std::string("tokens"));
-  else throw Error("field 'checker': expected a string or an object");
+  else throw FieldError("checker", fmt::format("expected a string or an object, got {}", j.type_name()));
   if (kind == "exact") c.kind = Checker::exact;
   else if (kind == "tokens") c.kind = Checker::tokens;
   else if (kind == "lcb" || kind == "lines") c.kind = Checker::lcb;
   else if (kind == "float") c.kind = Checker::floating;
   else if (kind == "custom") c.kind = Checker::custom;
-  else throw Error(fmt::format("field 'checker': unknown kind '{}' (exact, tokens, lcb, float, custom)", kind));
+  else throw FieldError("checker", fmt::format("unknown checker '{}' (exact, tokens, lcb, float, custom)", kind));
   if (j.is_object()) {
-    c.abs_tol = j.value("abs", c.abs_tol);
-    c.rel_tol = j.value("rel", c.rel_tol);
-    if (j.contains("eps")) c.abs_tol = c.rel_tol = j["eps"].get<double>();
-    c.language = j.value("language", c.language);
-    c.source = j.value("source", std::string());
-    if (c.kind == Checker::custom && c.source.empty()) throw Error("field 'checker': custom checker without source");
+    auto tol = [&](const char* key, double& out) {
+      if (!j.contains(key)) return;
+      if (!j[key].is_number() || j[key].get<double>() < 0)
+        throw FieldError(std::string("checker.") + key, "expected a non-negative number");
+      out = j[key].get<double>();
+    };
+    tol("abs", c.abs_tol);
+    tol("rel", c.rel_tol);
+    if (j.contains("eps")) {
+      tol("eps", c.abs_tol);
+      c.rel_tol = c.abs_tol;
+    }
+    if (j.contains("language")) {
+      if (!j["language"].is_string()) throw FieldError("checker.language", "expected a string");
+      c.language = j["language"].get<std::string>();
+    }
+    if (j.contains("source")) {
+      if (!j["source"].is_string()) throw FieldError("checker.source", "expected a string");
+      c.source = j["source"].get<std::string>();
+    }
   }
+  if (c.kind == Checker::custom && c.source.empty()) throw FieldError("checker", "a custom checker needs its source");
   return c;
 }
 
-struct Test {
-  std::string input, output;
-};
+Fields parse_fields(const nlohmann::json& f, const std::vector<sandbox::Language>& languages) {
+  if (!f.is_object()) throw GradeInputError("expected the fields as an object");
+  Fields out;
+  out.mode = string_field(f, "mode");
+  out.fn_name = string_field(f, "fn_name");
+  out.language = string_field(f, "language");
+  if (!out.language.empty() && !sandbox::find_language(languages, out.language)) {
+    std::string known;
+    for (const auto& l : languages) known += (known.empty() ? "" : ", ") + l.name;
+    throw FieldError("language", fmt::format("unknown language '{}' ({})", out.language, known));
+  }
+  if (out.mode.empty()) {
+    if (given(f, "test") || given(f, "entry_point")) out.mode = "humaneval";
+    else if (!out.fn_name.empty()) out.mode = "functional";
+    else out.mode = "stdio";
+  } else if (out.mode != "stdio" && out.mode != "functional" && out.mode != "humaneval") {
+    throw FieldError("mode", fmt::format("unknown mode '{}' (stdio, functional, humaneval)", out.mode));
+  }
+  out.time_limit = positive_number(f, "time_limit", out.time_limit, "seconds");
+  out.memory_limit = static_cast<std::int64_t>(std::ceil(positive_number(f, "memory_limit", 1024, "MB")));
+  out.output_limit = static_cast<std::int64_t>(positive_number(f, "output_limit", 64 << 20, "bytes"));
+  if (given(f, "stop_at_first_failure")) {
+    if (!f["stop_at_first_failure"].is_boolean()) throw FieldError("stop_at_first_failure", "expected true or false");
+    out.stop_first = f["stop_at_first_failure"].get<bool>();
+  }
+  if (out.mode == "humaneval") {
+    out.prompt = string_field(f, "prompt");
+    out.test = string_field(f, "test");
+    out.entry_point = string_field(f, "entry_point");
+    if (!given(f, "test") || out.test.empty()) throw FieldError("test", "missing (humaneval mode needs the test code)");
+    if (out.entry_point.empty()) throw FieldError("entry_point", "missing (humaneval mode needs the function's name)");
+    return out;
+  }
+  if (out.mode == "functional" && out.fn_name.empty()) throw FieldError("fn_name", "missing (functional mode)");
+  if (!given(f, "tests")) throw FieldError("tests", fmt::format("missing ({} mode needs tests)", out.mode));
+  const auto& tests = f["tests"];
+  if (!tests.is_array()) throw FieldError("tests", fmt::format("expected a list of {{\"input\", \"output\"}}, got {}", tests.type_name()));
+  if (tests.empty()) throw FieldError("tests", "empty: at least one test is needed");
+  for (size_t i = 0; i < tests.size(); ++i) {
+    const auto& t = tests[i];
+    std::string name = fmt::format("tests[{}]", i);
+    if (!t.is_object()) throw FieldError(name, fmt::format("expected an object with input and output, got {}", t.type_name()));
+    auto text = [&](const char* key) -> std::string {
+      if (!t.contains(key)) return {};
+      const auto& v = t.at(key);
+      return v.is_string() ? v.get<std::string>() : v.dump();
+    };
+    if (!t.contains("output")) throw FieldError(name + ".output", "missing");
+    out.tests.push_back({text("input"), text("output")});
+    if (out.mode == "functional") {
+      // The judge reads each input line and the output as JSON; a test it can't read is the data's fault.
+      const std::string& in = out.tests.back().input;
+      size_t pos = 0, line = 1;
+      while (pos <= in.size()) {
+        size_t nl = in.find('\n', pos);
+        std::string_view l(in.data() + pos, (nl == std::string::npos ? in.size() : nl) - pos);
+        if (l.find_first_not_of(" \t\r") != std::string_view::npos && !nlohmann::json::accept(l))
+          throw FieldError(name + ".input", fmt::format("line {} is not JSON", line));
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+        ++line;
+      }
+      if (!nlohmann::json::accept(out.tests.back().output)) throw FieldError(name + ".output", "not JSON");
+    }
+  }
+  if (out.mode == "stdio") out.checker = parse_checker(f);
+  return out;
+}
+
+// What a run's sandbox record says, for details.
+nlohmann::json run_summary(const sandbox::Result& r) {
+  nlohmann::json j = {{"status", to_string(r.status)}, {"cpu_s", r.cpu_s}, {"wall_s", r.wall_s}, {"limits", r.limits}};
+  if (r.memory_peak_kb >= 0) j["memory_peak_kb"] = r.memory_peak_kb;
+  if (!r.message.empty()) j["message"] = r.message;
+  if (!r.stderr_data.empty()) j["stderr"] = clip(r.stderr_data, 1500);
+  return j;
+}
 
 class CodeGrader final : public Grader {
  public:
@@ -107,42 +240,26 @@ class CodeGrader final : public Grader {
     sandbox::LanguageOptions lo;
     lo.python = options.value("python", lo.python);
     lo.cxx = options.value("cxx", lo.cxx);
-    runner_ = std::make_unique<sandbox::Runner>(*sandbox_, sandbox::default_languages(lo),
-                                                options.value("cache_dir", std::string()));
+    languages_ = sandbox::default_languages(lo);
+    runner_ = std::make_unique<sandbox::Runner>(*sandbox_, languages_, options.value("cache_dir", std::string()));
   }
 
   std::string_view name() const override { return "code"; }
-  std::string_view version() const override { return "1"; }
+  std::string_view version() const override { return "2"; }
 
   GradeResult grade(const GradeRequest& request) const override {
+    Fields fields = parse_fields(request.fields, languages_);  // throws reval::Error: an input error
     GradeResult out;
-    try {
-      grade_impl(request, out);
-    } catch (const std::exception& e) {
-      out.verdict = Verdict::infra_error;
-      out.score = 0;
-      out.details["error"] = e.what();
-    }
+    grade_impl(request, fields, out);  // a failure propagates to GraderSet::grade, which records infra_error
     return out;
   }
 
  private:
-  void grade_impl(const GradeRequest& req, GradeResult& out) const {
-    const nlohmann::json& f = req.fields;
+  void grade_impl(const GradeRequest& req, const Fields& f, GradeResult& out) const {
     auto& d = out.details;
-    std::string mode = f.value("mode", std::string());
-    if (mode.empty()) {
-      if (f.contains("test") && f.contains("entry_point")) mode = "humaneval";
-      else if (f.contains("fn_name") && !f["fn_name"].is_null() && !f["fn_name"].get<std::string>().empty())
-        mode = "functional";
-      else mode = "stdio";
-    }
-    if (mode != "stdio" && mode != "functional" && mode != "humaneval")
-      throw Error(fmt::format("field 'mode': unknown mode '{}'", mode));
-    d["mode"] = mode;
-    std::string want_lang = f.value("language", std::string());
+    d["mode"] = f.mode;
     std::string why;
-    auto code = extract_code(req.response, want_lang, &why);
+    auto code = extract_code(req.response, f.language, &why);
     if (!code) {
       out.verdict = Verdict::no_answer;
       d["reason"] = why;
@@ -157,9 +274,8 @@ class CodeGrader final : public Grader {
     const sandbox::Language* lang = nullptr;
     std::string language_source;
     if (!code->language_tag.empty() && (lang = runner_->language(code->language_tag))) language_source = "fence";
-    if (!lang && !want_lang.empty()) {
-      lang = runner_->language(want_lang);
-      if (!lang) throw Error(fmt::format("field 'language': unknown language '{}'", want_lang));
+    if (!lang && !f.language.empty()) {
+      lang = runner_->language(f.language);
       language_source = "field";
     }
     if (!lang) {
@@ -170,33 +286,19 @@ class CodeGrader final : public Grader {
     d["language"] = lang->name;
 
     sandbox::Policy policy = sandbox_->policy();
-    policy.time_limit_s = f.value("time_limit", 6.0);
+    policy.time_limit_s = f.time_limit;
     policy.wall_time_limit_s = 0;
-    policy.memory_limit_mb = f.value("memory_limit", std::int64_t{1024});
-    policy.output_limit_bytes = std::max<std::int64_t>(f.value("output_limit", std::int64_t{64 << 20}), 1);
-    const bool stop_first = f.value("stop_at_first_failure", true);
+    policy.memory_limit_mb = f.memory_limit;
+    policy.output_limit_bytes = f.output_limit;
 
-    std::vector<Test> tests;
-    if (f.contains("tests")) {
-      for (const auto& t : f.at("tests")) {
-        auto field = [&](const char* k) -> std::string {
-          if (!t.contains(k)) return {};
-          const auto& v = t.at(k);
-          return v.is_string() ? v.get<std::string>() : v.dump();
-        };
-        tests.push_back({field("input"), field("output")});
-      }
-    }
-
-    if ((mode == "humaneval" || mode == "functional") && lang->name != "python") {
+    if ((f.mode == "humaneval" || f.mode == "functional") && lang->name != "python") {
       // The model answered in a language these problems can't run: its fault, so scored (not infra_error).
       out.verdict = Verdict::compile_error;
-      d["compile_message"] = fmt::format("{} problems are judged in Python; the answer is {}", mode, lang->name);
+      d["compile_message"] = fmt::format("{} problems are judged in Python; the answer is {}", f.mode, lang->name);
       return;
     }
-    if (mode == "humaneval") return humaneval(req, *code, *lang, policy, out);
-    if (mode == "functional") return functional(req, *code, *lang, policy, tests, stop_first, out);
-    return stdio(req, *code, *lang, policy, tests, stop_first, out);
+    if (f.mode == "stdio") return stdio(f, *code, *lang, policy, out);
+    return call_based(f, *code, *lang, policy, out);
   }
 
   // Compiles `source`; false (with the verdict set) when it doesn't compile.
@@ -230,27 +332,64 @@ class CodeGrader final : public Grader {
     out.details["total"] = total;
   }
 
+  // A custom checker must build (compiled languages) or parse (Python) before it judges anything: when it does not,
+  // the problem's data is wrong (FieldError); when the sandbox can't tell, that is an infrastructure failure.
+  sandbox::CompileResult prepare_checker(const Checker& checker, const sandbox::Language& lang) const {
+    sandbox::CompileResult bin = runner_->compile(lang, checker.source);
+    if (!bin.ok) {
+      if (bin.result.status == Status::internal_error) throw std::runtime_error("checker compiler could not run: " + bin.message);
+      throw FieldError("checker", "the custom checker does not compile: " + clip(bin.message, 2000));
+    }
+    if (!lang.compile.empty() || lang.name != "python") return bin;
+    static std::mutex mu;
+    static std::map<std::uint64_t, std::string> checked;  // source hash -> "" (parses) or the error
+    const std::uint64_t key = fnv1a64(checker.source);
+    std::string error;
+    {
+      std::lock_guard lock(mu);
+      auto it = checked.find(key);
+      if (it != checked.end()) error = it->second;
+      else error = "?";
+    }
+    if (error == "?") {
+      sandbox::Request rq;
+      rq.argv = {lang.run.front(), "-c", "import sys; compile(open('checker.py', 'rb').read(), 'checker.py', 'exec')"};
+      rq.files = {{"checker.py", checker.source, false}};
+      sandbox::Policy p = sandbox_->policy();
+      p.time_limit_s = 10;
+      p.wall_time_limit_s = 0;
+      rq.policy = p;
+      sandbox::Result r = sandbox_->run(rq);
+      if (r.status == Status::internal_error) throw std::runtime_error("cannot check the custom checker: " + r.message);
+      error = r.status == Status::ok ? "" : clip(r.stderr_data.empty() ? r.message : r.stderr_data, 2000);
+      std::lock_guard lock(mu);
+      if (checked.size() > 4096) checked.clear();
+      checked[key] = error;
+    }
+    if (!error.empty()) throw FieldError("checker", "the custom checker does not compile: " + error);
+    return bin;
+  }
+
   // ---- stdio ----------------------------------------------------------------------------------------------------
 
-  void stdio(const GradeRequest& req, const ExtractedCode& code, const sandbox::Language& lang,
-             const sandbox::Policy& policy, const std::vector<Test>& tests, bool stop_first, GradeResult& out) const {
-    if (tests.empty()) throw Error("field 'tests': stdio mode needs at least one test");
-    Checker checker = parse_checker(req.fields.contains("checker") ? req.fields["checker"] : nlohmann::json());
-    // A custom checker is compiled first: its failure is the harness's problem, not the candidate's.
+  void stdio(const Fields& f, const ExtractedCode& code, const sandbox::Language& lang, const sandbox::Policy& policy,
+             GradeResult& out) const {
+    const Checker& checker = f.checker;
     const sandbox::Language* checker_lang = nullptr;
     sandbox::CompileResult checker_bin;
     if (checker.kind == Checker::custom) {
       checker_lang = runner_->language(checker.language);
-      if (!checker_lang) throw Error(fmt::format("checker language '{}' unknown", checker.language));
-      checker_bin = runner_->compile(*checker_lang, checker.source);
-      if (!checker_bin.ok) throw Error("custom checker does not compile: " + clip(checker_bin.message, 2000));
+      if (!checker_lang) throw FieldError("checker.language", fmt::format("unknown language '{}'", checker.language));
+      checker_bin = prepare_checker(checker, *checker_lang);
     }
     sandbox::CompileResult compiled;
     if (!compile(lang, code.code, compiled, out)) return;
     nlohmann::json per_test = nlohmann::json::array();
-    for (size_t i = 0; i < tests.size(); ++i) {
-      const Test& t = tests[i];
+    std::string limits;
+    for (size_t i = 0; i < f.tests.size(); ++i) {
+      const Test& t = f.tests[i];
       sandbox::Result r = runner_->run(lang, code.code, compiled, t.input, policy);
+      if (limits.empty()) limits = r.limits;
       nlohmann::json rec = {{"i", i}, {"cpu_s", r.cpu_s}, {"wall_s", r.wall_s}};
       Verdict v = verdict_of(r.status);
       std::string message;
@@ -271,18 +410,20 @@ class CodeGrader final : public Grader {
           // An interpreted program that never started (SyntaxError before any code ran) didn't compile.
           out.verdict = Verdict::compile_error;
           out.details["compile_message"] = clip(r.stderr_data, 4000);
+          out.details["limits"] = r.limits;
           return;
         }
       }
       rec["verdict"] = to_string(v);
       if (!message.empty()) rec["message"] = clip(message, 500);
       per_test.push_back(std::move(rec));
-      if (v != Verdict::correct && (stop_first || v == Verdict::infra_error)) break;
+      if (v != Verdict::correct && (f.stop_first || v == Verdict::infra_error)) break;
     }
-    finish(out, per_test, tests.size());
-    if (stop_first && out.verdict != Verdict::correct && out.verdict != Verdict::infra_error) {
+    finish(out, per_test, f.tests.size());
+    out.details["limits"] = limits;
+    if (f.stop_first && out.verdict != Verdict::correct && out.verdict != Verdict::infra_error) {
       // Stopped early on purpose: the remaining tests were not run, which is not an infrastructure problem.
-      out.details["stopped_early"] = per_test.size() < tests.size();
+      out.details["stopped_early"] = per_test.size() < f.tests.size();
     }
   }
 
@@ -302,161 +443,169 @@ class CodeGrader final : public Grader {
     return Verdict::infra_error;
   }
 
-  // ---- functional (LiveCodeBench call-based) ------------------------------------------------------------------
+  // ---- functional and humaneval: a judge run calls the candidate run --------------------------------------------
 
-  void functional(const GradeRequest& req, const ExtractedCode& code, const sandbox::Language& lang,
-                  const sandbox::Policy& policy, const std::vector<Test>& tests, bool stop_first,
-                  GradeResult& out) const {
-    if (tests.empty()) throw Error("field 'tests': functional mode needs at least one test");
-    std::string fn_name = req.fields.at("fn_name").get<std::string>();
-    nlohmann::json inputs = nlohmann::json::array();
-    for (const auto& t : tests) inputs.push_back(t.input);
-    nlohmann::json calls = {{"fn_name", fn_name},
-                            {"time_limit", policy.time_limit_s},
-                            {"stop_at_first_failure", stop_first},
-                            {"inputs", inputs}};
-    std::string nonce = make_nonce();
-    sandbox::Policy p = policy;
-    p.time_limit_s = policy.time_limit_s * static_cast<double>(tests.size() + 1) + 1;
-    sandbox::Request rq;
-    rq.argv = {lang.run.front(), "driver.py"};
-    rq.files = {{"driver.py", scripts::kFunctionalDriver, false},
-                {"solution.py", std::string(scripts::kLcbPrelude) + "\n" + code.code, false},
-                {"calls.json", calls.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false}};
-    rq.stdin_data = nonce + "\n";
-    rq.policy = p;
-    sandbox::Result r = sandbox_->run(rq);
-    if (r.status == Status::internal_error) {
+  void call_based(const Fields& f, const ExtractedCode& code, const sandbox::Language& lang,
+                  const sandbox::Policy& policy, GradeResult& out) const {
+    auto& d = out.details;
+    const bool he = f.mode == "humaneval";
+    const std::string entry = he ? f.entry_point : f.fn_name;
+    std::string solution;
+    if (he) {
+      // A completion that redefines the entry point at top level replaces the prompt's stub (kept for its imports
+      // and helper functions); otherwise it continues the prompt.
+      bool redefines = false;
+      for (size_t pos = 0; pos < code.code.size();) {
+        size_t nl = code.code.find('\n', pos);
+        std::string_view line(code.code.data() + pos, (nl == std::string::npos ? code.code.size() : nl) - pos);
+        std::string_view rest = line;
+        if (rest.substr(0, 6) == "async ") rest.remove_prefix(6);
+        if (rest.substr(0, 4) == "def ") {
+          rest.remove_prefix(4);
+          while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
+          if (rest.substr(0, entry.size()) == entry && rest.size() > entry.size() &&
+              (rest[entry.size()] == '(' || rest[entry.size()] == ' '))
+            redefines = true;
+        }
+        if (nl == std::string::npos) break;
+        pos = nl + 1;
+      }
+      solution = redefines ? f.prompt + "\n\n" + code.code : f.prompt + code.code;
+      d["completion_redefines_entry_point"] = redefines;
+    } else {
+      solution = std::string(scripts::kLcbPrelude) + "\n" + code.code;
+    }
+    const std::string python = lang.run.front();
+
+    // The candidate: its limits are the problem's (functional: the calls' budgets together, as before).
+    sandbox::Policy cand_policy = policy;
+    if (!he) cand_policy.time_limit_s = policy.time_limit_s * static_cast<double>(f.tests.size() + 1) + 1;
+    nlohmann::json cand_spec = {{"entry", entry}, {"class", !he}, {"call_time_limit", he ? 0.0 : policy.time_limit_s}};
+    sandbox::Request cand;
+    cand.argv = {python, "candidate.py"};
+    cand.files = {{"candidate.py", scripts::kCandidate, false},
+                  {"reval_rpc.py", scripts::kRpc, false},
+                  {"solution.py", solution, false},
+                  {"candidate.json", cand_spec.dump(), false}};
+    cand.policy = cand_policy;
+
+    // The judge: generous limits of its own, and it outlives the candidate (it must see the candidate's end).
+    sandbox::Policy judge_policy = sandbox_->policy();
+    judge_policy.time_limit_s = 10 + 2 * cand_policy.time_limit_s;
+    judge_policy.wall_time_limit_s = cand_policy.effective_wall_s() + 10;
+    judge_policy.memory_limit_mb = std::max<std::int64_t>(2048, cand_policy.memory_limit_mb);
+    judge_policy.output_limit_bytes = 64 << 20;
+    nlohmann::json judge_spec = {{"mode", f.mode},
+                                 {"entry", entry},
+                                 {"stop_at_first_failure", f.stop_first},
+                                 {"call_wall_s", he ? 0.0 : 2 * policy.time_limit_s + 1},
+                                 {"max_reply_bytes", kMaxReplyBytes},
+                                 {"max_total_bytes", kMaxTotalBytes}};
+    if (!he) {
+      nlohmann::json tests = nlohmann::json::array();
+      for (const auto& t : f.tests) tests.push_back({{"input", t.input}, {"output", t.output}});
+      judge_spec["tests"] = std::move(tests);
+    }
+    sandbox::Request judge;
+    judge.argv = {python, "judge.py"};
+    judge.files = {{"judge.py", scripts::kJudge, false},
+                   {"reval_rpc.py", scripts::kRpc, false},
+                   {"judge.json", judge_spec.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), false}};
+    if (he) {
+      judge.files.push_back({"prompt.py", f.prompt, false});
+      judge.files.push_back({"test.py", f.test, false});
+    }
+    judge.policy = judge_policy;
+
+    auto [jr, cr] = sandbox_->run_linked(judge, cand);
+    d["candidate"] = run_summary(cr);
+    d["judge"] = run_summary(jr);
+    d["limits"] = cr.limits;
+    if (jr.status == Status::internal_error) {
       out.verdict = Verdict::infra_error;
-      out.details["error"] = r.message;
+      d["error"] = "the judge's run failed: " + jr.message;
       return;
     }
-    // Parse the driver's lines.
-    std::map<int, nlohmann::json> results;
-    bool done = false;
-    std::optional<nlohmann::json> setup;
-    size_t pos = 0;
-    const std::string prefix = nonce + " ";
-    while (pos < r.stdout_data.size()) {
-      size_t nl = r.stdout_data.find('\n', pos);
-      if (nl == std::string::npos) nl = r.stdout_data.size();
-      std::string_view line(r.stdout_data.data() + pos, nl - pos);
-      pos = nl + 1;
-      if (line.substr(0, prefix.size()) != prefix) continue;
-      nlohmann::json j = nlohmann::json::parse(line.substr(prefix.size()), nullptr, false);
-      if (j.is_discarded()) continue;
-      int i = j.value("i", -3);
-      if (i == -2) done = true;
-      else if (i == -1) setup = j;
-      else if (i >= 0) results[i] = j;
+    if (cr.status == Status::internal_error) {
+      out.verdict = Verdict::infra_error;
+      d["error"] = "the candidate's run failed: " + cr.message;
+      return;
     }
-    if (setup) {
-      std::string st = setup->value("status", std::string("runtime_error"));
-      out.verdict = st == "compile_error" ? Verdict::compile_error
-                    : st == "time_limit"  ? Verdict::time_limit
-                    : st == "memory_limit" ? Verdict::memory_limit
-                                           : Verdict::runtime_error;
-      out.details[st == "compile_error" ? "compile_message" : "error"] = setup->value("error", std::string());
+    // The judge's report: the last line of its stdout, which only the judge can write.
+    nlohmann::json report;
+    {
+      std::string_view s = jr.stdout_data;
+      while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.remove_suffix(1);
+      size_t nl = s.rfind('\n');
+      report = nlohmann::json::parse(nl == std::string_view::npos ? s : s.substr(nl + 1), nullptr, false);
+    }
+    if (!report.is_object() || !report.contains("tests") || !report["tests"].is_array()) {
+      out.verdict = Verdict::infra_error;
+      d["error"] = fmt::format("the judge ended without a report ({}{}{})", to_string(jr.status),
+                               jr.message.empty() ? "" : ": ", jr.message);
+      return;
+    }
+    if (report.contains("judge_error") && report["judge_error"].is_string()) {
+      out.verdict = Verdict::infra_error;
+      d["error"] = "the judge failed: " + clip(report["judge_error"].get<std::string>(), 3000);
+      return;
+    }
+    // A candidate that stopped answering is judged by its run's record (evidence), never by what it printed.
+    auto from_candidate = [&]() -> Verdict {
+      switch (cr.status) {
+        case Status::time_limit: return Verdict::time_limit;
+        case Status::memory_limit: return Verdict::memory_limit;
+        case Status::output_limit: return Verdict::output_limit;
+        default: return Verdict::runtime_error;
+      }
+    };
+    auto verdict_for = [&](const std::string& outcome) -> Verdict {
+      if (outcome == "passed") return Verdict::correct;
+      if (outcome == "failed") return Verdict::wrong;
+      if (outcome == "timeout" || outcome == "time_limit") return Verdict::time_limit;
+      if (outcome == "too_large") return Verdict::output_limit;
+      if (outcome == "compile_error") return Verdict::compile_error;
+      if (outcome == "gone") return from_candidate();
+      return Verdict::runtime_error;  // raised, bad_reply, runtime_error, anything else
+    };
+    if (report.contains("setup") && report["setup"].is_object()) {
+      const auto& s = report["setup"];
+      std::string outcome = s.value("outcome", std::string());
+      std::string message = s.value("message", std::string());
+      out.verdict = verdict_for(outcome);
+      out.score = 0;
+      if (out.verdict == Verdict::compile_error) d["compile_message"] = clip(message, 4000);
+      else d["error"] = clip(message, 2000);
+      if (outcome == "gone" && cr.status != Status::ok) d["error"] = clip(cr.message, 2000);
       return;
     }
     nlohmann::json per_test = nlohmann::json::array();
-    for (size_t i = 0; i < tests.size(); ++i) {
-      auto it = results.find(static_cast<int>(i));
-      nlohmann::json rec = {{"i", i}};
-      if (it == results.end()) {
-        // The driver never reported this call: the process died (limits) or the candidate cut it short.
-        Verdict v = r.status == Status::ok ? Verdict::runtime_error : verdict_of(r.status);
-        if (v == Verdict::correct) v = Verdict::runtime_error;
-        if (done && stop_first) break;  // stopped after an earlier failure
-        rec["verdict"] = to_string(v);
-        rec["message"] = r.status == Status::ok ? std::string("program ended before this call returned") : r.message;
-        if (!r.stderr_data.empty()) rec["stderr"] = clip(r.stderr_data, 1000);
-        per_test.push_back(rec);
-        break;
-      }
-      const nlohmann::json& res = it->second;
-      std::string st = res.value("status", std::string());
-      if (res.contains("time")) rec["cpu_s"] = res["time"];
-      Verdict v;
-      if (st == "bad_test") throw Error(fmt::format("test {}: input is not newline-separated JSON", i));
-      if (st == "ok") {
-        nlohmann::json expected = nlohmann::json::parse(tests[i].output, nullptr, false);
-        if (expected.is_discarded()) throw Error(fmt::format("test {}: output is not JSON", i));
-        if (res.contains("value")) {
-          v = res["value"] == expected ? Verdict::correct : Verdict::wrong;
-          if (v == Verdict::wrong) rec["message"] = clip(fmt::format("got {}, expected {}", res["value"].dump(), expected.dump()), 500);
-        } else {
-          v = Verdict::wrong;
-          rec["message"] = clip("got non-JSON value " + res.value("repr", std::string()), 500);
-        }
-      } else {
-        v = st == "time_limit" ? Verdict::time_limit : st == "memory_limit" ? Verdict::memory_limit : Verdict::runtime_error;
-        rec["message"] = res.value("error", std::string());
-      }
-      rec["verdict"] = to_string(v);
-      per_test.push_back(rec);
-      if (v != Verdict::correct && stop_first) break;
+    for (const auto& t : report["tests"]) {
+      if (!t.is_object()) continue;
+      std::string outcome = t.value("outcome", std::string());
+      Verdict v = verdict_for(outcome);
+      nlohmann::json rec = {{"i", t.value("i", 0)}, {"verdict", to_string(v)}};
+      if (t.contains("cpu_s") && t["cpu_s"].is_number()) rec["cpu_s"] = t["cpu_s"];
+      if (t.contains("wall_s") && t["wall_s"].is_number()) rec["wall_s"] = t["wall_s"];
+      std::string message = t.value("message", std::string());
+      if (outcome == "gone" && cr.status != Status::ok && cr.status != Status::runtime_error) message = cr.message;
+      if (!message.empty()) rec["message"] = clip(message, 500);
+      per_test.push_back(std::move(rec));
     }
-    finish(out, per_test, tests.size());
-  }
-
-  // ---- humaneval ----------------------------------------------------------------------------------------------
-
-  void humaneval(const GradeRequest& req, const ExtractedCode& code, const sandbox::Language& lang,
-                 const sandbox::Policy& policy, GradeResult& out) const {
-    const std::string prompt = req.fields.value("prompt", std::string());
-    const std::string test = req.fields.at("test").get<std::string>();
-    const std::string entry = req.fields.at("entry_point").get<std::string>();
-    // A completion that redefines the entry point at top level replaces the prompt's stub (kept for its imports
-    // and helper functions); otherwise it continues the prompt.
-    bool redefines = false;
-    for (size_t pos = 0; pos < code.code.size();) {
-      size_t nl = code.code.find('\n', pos);
-      std::string_view line(code.code.data() + pos, (nl == std::string::npos ? code.code.size() : nl) - pos);
-      std::string_view rest = line;
-      if (rest.substr(0, 6) == "async ") rest.remove_prefix(6);
-      if (rest.substr(0, 4) == "def ") {
-        rest.remove_prefix(4);
-        while (!rest.empty() && rest.front() == ' ') rest.remove_prefix(1);
-        if (rest.substr(0, entry.size()) == entry && rest.size() > entry.size() &&
-            (rest[entry.size()] == '(' || rest[entry.size()] == ' '))
-          redefines = true;
-      }
-      if (nl == std::string::npos) break;
-      pos = nl + 1;
+    const size_t total = he ? 1 : f.tests.size();
+    finish(out, per_test, total);
+    if (out.verdict == Verdict::correct && cr.status != Status::ok) {
+      // Every answer was right, but the candidate's run still broke a limit or failed on the way out.
+      out.verdict = from_candidate();
+      out.score = 0;
+      d["error"] = "the candidate's run ended " + std::string(to_string(cr.status)) + ": " + cr.message;
     }
-    std::string solution = redefines ? prompt + "\n\n" + code.code : prompt + code.code;
-    out.details["completion_redefines_entry_point"] = redefines;
-    std::string nonce = make_nonce();
-    sandbox::Request rq;
-    rq.argv = {lang.run.front(), "driver.py", entry};
-    rq.files = {{"driver.py", scripts::kHumanEvalDriver, false},
-                {"solution.py", solution, false},
-                {"test.py", test, false}};
-    rq.stdin_data = nonce + "\n";
-    rq.policy = policy;
-    sandbox::Result r = sandbox_->run(rq);
-    nlohmann::json rec = {{"i", 0}, {"cpu_s", r.cpu_s}, {"wall_s", r.wall_s}};
-    Verdict v = verdict_of(r.status);
-    if (r.status == Status::ok) {
-      v = r.stdout_data.find(nonce + " passed") != std::string::npos ? Verdict::correct : Verdict::wrong;
-      if (v == Verdict::wrong) rec["message"] = "the program ended before the tests finished";
-    } else if (r.status == Status::runtime_error && r.signal == 0) {
-      if (r.exit_code == 3) v = Verdict::compile_error;
-      else if (r.exit_code == 5) v = Verdict::wrong;
-      else v = Verdict::runtime_error;
-    }
-    if (v == Verdict::compile_error) out.details["compile_message"] = clip(r.stderr_data, 4000);
-    if (v != Verdict::correct) {
-      if (!r.message.empty()) rec["message"] = r.message;
-      if (!r.stderr_data.empty()) rec["stderr"] = clip(r.stderr_data, 1500);
-    }
-    rec["verdict"] = to_string(v);
-    nlohmann::json per_test = nlohmann::json::array({rec});
-    finish(out, per_test, 1);
+    if (f.stop_first && out.verdict != Verdict::correct && out.verdict != Verdict::infra_error)
+      d["stopped_early"] = per_test.size() < total;
   }
 
   std::shared_ptr<sandbox::Sandbox> sandbox_;
+  std::vector<sandbox::Language> languages_;
   std::unique_ptr<sandbox::Runner> runner_;
 };
 
@@ -467,6 +616,8 @@ std::shared_ptr<sandbox::Sandbox> shared_default_sandbox(const nlohmann::json& o
   static std::map<std::string, std::weak_ptr<sandbox::Sandbox>> pools;
   sandbox::Policy policy = options.contains("policy") ? sandbox::Policy::from_json(options["policy"]) : sandbox::Policy{};
   if (options.contains("workers")) policy.workers = options["workers"].get<int>();
+  // Call-based problems take two workers per grade (the judge mostly waits): twice the cores by default.
+  if (policy.workers <= 0) policy.workers = 2 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string key = policy.to_json().dump();
   std::lock_guard lock(mu);
   if (auto existing = pools[key].lock()) return existing;

@@ -2,18 +2,25 @@
 // functional problems, HumanEval, Codeforces-style checkers).
 //
 // GradeRequest.fields contract (see also make_code_grader in graders/grader.hpp):
-//   mode: "stdio" | "functional" | "humaneval"   (default: humaneval if test+entry_point, functional if fn_name,
+//   mode: "stdio" | "functional" | "humaneval"   (default: humaneval if test/entry_point, functional if fn_name,
 //                                                  else stdio)
 //   language: "python" | "cpp"  picks among fenced blocks and covers untagged code; a block whose tag names a
 //                               known language runs as that language (default python)
-//   tests: [{"input": str, "output": str}], fn_name, starter_code, time_limit (s, 6), memory_limit (MB, 1024)
+//   tests: [{"input": str, "output": str}] (stdio, functional: a non-empty list), fn_name (functional: a string),
+//   starter_code, time_limit (s, > 0, default 6), memory_limit (MB, > 0, default 1024), output_limit (bytes)
 //   checker: "exact" | "tokens" (default) | "lcb" | "float" | {"kind":"float","abs":1e-6,"rel":1e-6}
 //            | {"kind":"custom","language":"cpp"|"python","source":"..."}   (testlib-style: argv[1..3] = input,
 //              contestant output, answer files; exit 0 accepted, 3 checker failure, anything else wrong)
-//   stop_at_first_failure: true (default); prompt/test/entry_point for humaneval.
+//   stop_at_first_failure: true (default); prompt/test/entry_point for humaneval (test and entry_point required).
+// A field that is missing, of the wrong type or out of range (an unknown mode, language or checker, an integer
+// fn_name, a string time_limit, empty or non-list tests, memory_limit 0, a custom checker that does not compile, a
+// missing entry_point, a functional test that isn't JSON) makes grade() throw reval::Error naming the field: the
+// input is wrong, which is neither a verdict nor an infrastructure failure (`reval grade` reports the line, exit 2).
 // Verdicts: correct, wrong, no_answer (no code), compile_error, runtime_error, time_limit, memory_limit,
-// output_limit; a sandbox or test-data failure is infra_error. details: mode, language, code_source, per-test
-// verdicts, passed/total, compiler message.
+// output_limit; a sandbox or judge failure is infra_error (only the judge's side can cause one). details: mode,
+// language, code_source, per-test verdicts, passed/total, compiler message, and "limits" (cgroup-v2 | cgroup-v1 |
+// rlimit: how the sandbox held the limits). Call-based problems (functional, humaneval) run the candidate and a
+// judge in two linked sandbox runs: see code_grader.cpp and docs/sandbox.md.
 #pragma once
 #include <memory>
 #include <optional>

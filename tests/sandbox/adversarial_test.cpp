@@ -2,6 +2,10 @@
 // Stray detection: every program is started with a unique token in its argv (forked children inherit it), and
 // no process on the host may carry that token once run() has returned; nor may the test process have
 // grandchildren (workers are its children; a run's processes would be below them).
+// The table tests/sandbox/data/adversarial.jsonl holds the limits that must hold for a run's whole process tree
+// (memory of forked children, SysV shared memory, memfds, CPU time of children, orphans) and the verdict rules
+// (evidence, not text), each row run under every limits mode it names: "cgroup" (this machine's cgroups, skipped
+// visibly where there are none) and "rlimit" (per-process rlimits, CPU time summed by the run's init).
 #include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -16,6 +20,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/jsonl.hpp"
 #include "sandbox/sandbox.hpp"
 #include "tests/test_util.hpp"
 
@@ -75,13 +80,14 @@ std::vector<std::string> strays(const std::string& token) {
 
 std::atomic<int> g_counter{0};
 
-sb::Result run_py(const std::string& code, std::optional<sb::Policy> policy = {}, bool check = true) {
+sb::Result run_py(const std::string& code, std::optional<sb::Policy> policy = {}, bool check = true,
+                  sb::Sandbox* sandbox = nullptr) {
   std::string token = "reval-adv-" + std::to_string(getpid()) + "-" + std::to_string(g_counter++);
   sb::Request r;
   r.argv = {"/usr/bin/python3", "main.py", token};
   r.files = {{"main.py", code, false}};
   r.policy = policy;
-  sb::Result res = box().run(r);
+  sb::Result res = (sandbox ? *sandbox : box()).run(r);
   auto left = check ? strays(token) : std::vector<std::string>{};
   EXPECT_TRUE(left.empty()) << "left running: " << (left.empty() ? "" : left.front());
   return res;
@@ -276,4 +282,88 @@ TEST(Adversarial, CompileBombsHitCompileLimits) {
   EXPECT_FALSE(c2.ok);
   EXPECT_NE(c2.message.find("depth"), std::string::npos) << c2.message;
   EXPECT_TRUE(strays("").empty());
+}
+
+namespace {
+
+// The same sandbox as box(), with per-process rlimits only.
+sb::Sandbox& rlimit_box() {
+  static std::unique_ptr<sb::Sandbox> s = [] {
+    sb::Policy p = box().policy();
+    p.limits = sb::Limits::rlimit;
+    return sb::make_sandbox(p);
+  }();
+  return *s;
+}
+
+}  // namespace
+
+TEST(Adversarial, TreeLimitsTable) {
+  std::vector<nlohmann::json> rows;
+  reval::for_each_jsonl_file(reval::test::source_dir() + "/tests/sandbox/data/adversarial.jsonl",
+                             [&](reval::JsonlLine& line) {
+                               ASSERT_TRUE(line.value) << line.error;
+                               rows.push_back(*line.value);
+                             });
+  ASSERT_GE(rows.size(), 10u);
+  const bool have_cgroup = sb::probe_features()["limits"] != "rlimit";
+  int ran = 0, skipped = 0;
+  for (const auto& row : rows) {
+    for (const auto& mode : row["modes"]) {
+      if (mode == "cgroup" && !have_cgroup) {
+        ++skipped;
+        continue;
+      }
+      sb::Sandbox& s = mode == "cgroup" ? box() : rlimit_box();
+      sb::Policy p = s.policy();
+      if (row.contains("policy"))
+        for (const auto& [k, v] : row["policy"].items()) {
+          auto j = p.to_json();
+          j[k] = v;
+          p = sb::Policy::from_json(j);
+        }
+      auto r = run_py(row["code"].get<std::string>(), p, true, &s);
+      const std::string where = row["name"].get<std::string>() + " [" + mode.get<std::string>() + "]";
+      ++ran;
+      std::printf("  %-40s %-13s cpu %6.2f s  wall %6.2f s  memory peak %lld kB%s\n", where.c_str(),
+                  std::string(sb::to_string(r.status)).c_str(), r.cpu_s, r.wall_s,
+                  static_cast<long long>(r.memory_peak_kb), r.oom_killed ? "  (OOM kill)" : "");
+      EXPECT_EQ(std::string(sb::to_string(r.status)), row["expect"].get<std::string>())
+          << where << ": " << r.message << "\nstdout: " << r.stdout_data << "\nstderr: " << r.stderr_data.substr(0, 2000);
+      EXPECT_EQ(r.limits, mode == "cgroup" ? sb::probe_features()["limits"].get<std::string>() : "rlimit") << where;
+      for (const auto& h : row.value("stdout_has", std::vector<std::string>{}))
+        EXPECT_NE(r.stdout_data.find(h), std::string::npos) << where << ": no '" << h << "' in\n" << r.stdout_data;
+      for (const auto& h : row.value("stdout_lacks", std::vector<std::string>{}))
+        EXPECT_EQ(r.stdout_data.find(h), std::string::npos) << where << ": '" << h << "' in\n" << r.stdout_data;
+    }
+  }
+  if (skipped) std::printf("TreeLimitsTable: %d rows skipped: no cgroups here (%s)\n", skipped,
+                           sb::probe_features()["cgroup"].dump().c_str());
+  EXPECT_GT(ran, 0);
+}
+
+// SysV objects written in one run are gone in the next: every run has an IPC namespace of its own.
+TEST(Adversarial, IpcNamespaceIsFreshPerRun) {
+  const char* make = R"(import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+shmid = libc.shmget(0x5eed, ctypes.c_size_t(1 << 20), 0o1000 | 0o666)
+addr = libc.shmat(shmid, None, 0)
+ctypes.memmove(addr, b'left behind', 11)
+print('made', shmid >= 0)
+)";
+  const char* look = R"(import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+print('found' if libc.shmget(0x5eed, ctypes.c_size_t(0), 0) >= 0 else 'absent', ctypes.get_errno())
+)";
+  for (sb::Sandbox* s : {&box(), &rlimit_box()}) {
+    auto a = run_py(make, {}, true, s);
+    ASSERT_EQ(a.status, sb::Status::ok) << a.message << a.stderr_data;
+    EXPECT_EQ(a.stdout_data, "made True\n");
+    for (int i = 0; i < 3; ++i) {  // whichever worker serves the next runs
+      auto b = run_py(look, {}, true, s);
+      ASSERT_EQ(b.status, sb::Status::ok) << b.message << b.stderr_data;
+      EXPECT_EQ(b.stdout_data, "absent 2\n");  // ENOENT
+    }
+  }
 }

@@ -5,7 +5,9 @@
 #include <sstream>
 #include <csignal>
 
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/resource.h>
 #include <seccomp.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -280,4 +282,110 @@ TEST(Sandbox, WorksAsNormalUser) {
   waitpid(pid, &st, 0);
   ASSERT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 0) << "step " << WEXITSTATUS(st) << " failed";
+}
+
+// Two runs joined by a socket (fd 3 in each): messages cross, each run keeps its own output and record, and a run
+// reads end-of-file once its partner has ended.
+TEST(Sandbox, LinkedRunsTalkOverFd3) {
+  sb::Request ping, pong;
+  ping.argv = {"/usr/bin/python3", "-c",
+               "import os\nos.write(3, b'ping')\nprint('ping got', os.read(3, 100))\nprint('then', os.read(3, 100))"};
+  pong.argv = {"/usr/bin/python3", "-c",
+               "import os, sys\nmsg = os.read(3, 100)\nos.write(3, msg.upper())\nprint('pong got', msg)\nsys.exit(4)"};
+  auto [a, b] = box().run_linked(ping, pong);
+  EXPECT_EQ(a.status, sb::Status::ok) << a.message << a.stderr_data;
+  EXPECT_EQ(a.stdout_data, "ping got b'PING'\nthen b''\n");  // EOF after pong ended
+  EXPECT_EQ(b.status, sb::Status::runtime_error);
+  EXPECT_EQ(b.exit_code, 4);
+  EXPECT_EQ(b.stdout_data, "pong got b'ping'\n");
+  // A partner that never writes is cut off by its own limits; the other side sees EOF, not a hang.
+  sb::Request waiter, sleeper;
+  waiter.argv = {"/usr/bin/python3", "-c", "import os\nprint('read', os.read(3, 10))"};
+  sleeper.argv = {"/usr/bin/python3", "-c", "import time\ntime.sleep(60)"};
+  sb::Policy quick = box().policy();
+  quick.time_limit_s = 1;
+  quick.wall_time_limit_s = 2;
+  sleeper.policy = quick;
+  sb::Policy patient = box().policy();
+  patient.wall_time_limit_s = 60;  // whatever the machine's speed, the waiter outlives the sleeper's 2 s
+  waiter.policy = patient;
+  auto [w, s] = box().run_linked(waiter, sleeper);
+  EXPECT_EQ(w.status, sb::Status::ok) << w.message;
+  EXPECT_EQ(w.stdout_data, "read b''\n");
+  EXPECT_EQ(s.status, sb::Status::time_limit);
+  // A plain run has no fd 3.
+  auto lone = py("import os\ntry:\n    os.fstat(3)\n    print('open')\nexcept OSError:\n    print('closed')");
+  EXPECT_EQ(lone.stdout_data, "closed\n");
+}
+
+// Linked runs take two workers at once; a one-worker pool grows instead of waiting forever.
+TEST(Sandbox, LinkedRunsOnAOneWorkerPool) {
+  sb::Policy p;
+  p.workers = 1;
+  auto s = sb::make_sandbox(p);
+  sb::Request a, b;
+  a.argv = {"/usr/bin/python3", "-c", "import os\nos.write(3, b'x')"};
+  b.argv = {"/usr/bin/python3", "-c", "import os\nprint(os.read(3, 1))"};
+  auto [ra, rb] = s->run_linked(a, b);
+  EXPECT_EQ(ra.status, sb::Status::ok) << ra.message;
+  EXPECT_EQ(rb.stdout_data, "b'x'\n") << rb.message;
+}
+
+// A stdin file is streamed (never read into the host's memory); the program sees every byte.
+TEST(Sandbox, StdinFileIsStreamed) {
+  reval::test::TempDir dir;
+  const std::string path = dir.file("in.bin");
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::string block(1 << 20, 'a');
+    for (int i = 0; i < 24; ++i) {
+      block[0] = static_cast<char>('a' + i);
+      out << block;
+    }
+  }
+  sb::Request r;
+  r.argv = {"/usr/bin/python3", "-c",
+            "import sys, hashlib\nh = hashlib.sha256()\nn = 0\nwhile True:\n    b = sys.stdin.buffer.read(1 << 16)\n"
+            "    if not b:\n        break\n    n += len(b)\n    h.update(b)\nprint(n, h.hexdigest()[:16])\n"
+            "try:\n    open('/proc/self/fd/0', 'wb').write(b'x')\n    print('writable')\nexcept OSError:\n    print('sealed')"};
+  r.stdin_file = path;
+  auto res = box().run(r);
+  ASSERT_EQ(res.status, sb::Status::ok) << res.message << res.stderr_data;
+  EXPECT_EQ(res.stdout_data.substr(0, res.stdout_data.find(' ')), std::to_string(24 << 20));
+  EXPECT_NE(res.stdout_data.find("sealed"), std::string::npos) << res.stdout_data;
+  r.stdin_file = dir.file("absent");
+  auto missing = box().run(r);
+  EXPECT_EQ(missing.status, sb::Status::internal_error);
+  EXPECT_NE(missing.message.find("absent"), std::string::npos) << missing.message;
+}
+
+// `reval sandbox run --stdin` with a large file: reval itself stays small (it used to hold several copies).
+TEST(Cli, SandboxRunStreamsALargeStdinFile) {
+  if (!std::filesystem::exists(reval::test::reval_binary())) GTEST_SKIP() << "reval binary not built";
+  reval::test::TempDir dir;
+  {
+    std::ofstream(dir.file("count.py")) << "import sys\nn = 0\nwhile True:\n    b = sys.stdin.buffer.read(1 << 16)\n"
+                                          "    if not b:\n        break\n    n += len(b)\nprint(n)\n";
+    std::ofstream out(dir.file("big.bin"), std::ios::binary);
+    std::string block(1 << 20, 'z');
+    for (int i = 0; i < 200; ++i) out << block;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(dir.file("out.json").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    execl(reval::test::reval_binary().c_str(), "reval", "sandbox", "run", "--time-limit", "20", "--stdin",
+          dir.file("big.bin").c_str(), dir.file("count.py").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int st = 0;
+  struct rusage ru {};
+  ASSERT_EQ(wait4(pid, &st, 0, &ru), pid);
+  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  std::ifstream in(dir.file("out.json"));
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["status"], "ok") << j.dump();
+  EXPECT_EQ(j["stdout"], std::to_string(200 << 20) + "\n");
+  // The largest process of reval's tree (reval, its worker, the run) stayed far below the file's 200 MB.
+  EXPECT_LT(ru.ru_maxrss, 80 * 1024) << "max RSS " << ru.ru_maxrss << " kB";
 }

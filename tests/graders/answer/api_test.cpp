@@ -115,6 +115,80 @@ TEST(Budget, PathologicalInputsRefusedUpFront) {
   }
 }
 
+TEST(Budget, PlusMinusChainsAreRefusedNotExpanded) {
+  // 2^n expansions: more than 4 \pm signs are refused up front (issue 17: thousands of terms took 38-54 s).
+  std::string chain = "x";
+  for (int i = 0; i < 200; ++i) chain += " \\pm x";
+  auto r = ra::math_equal(chain, "x \\pm 1");
+  EXPECT_FALSE(r.equal);
+  EXPECT_TRUE(r.refused) << r.step;
+  EXPECT_NE(r.note.find("\\pm"), std::string::npos) << r.note;
+  // Four signs are still expanded and compared.
+  EXPECT_TRUE(ra::math_equal("1 \\pm 1 \\pm 2 \\pm 4 \\pm 8", "1 \\pm 1 \\pm 2 \\pm 4 \\pm 8 + 0").equal);
+}
+
+TEST(Budget, LongListsAreComparedOrReportedAsTooLarge) {
+  // Over 64 elements used to be `wrong` without a note (issue 17).
+  std::string a = "\\{", b = "\\{";
+  for (int i = 0; i < 300; ++i) {
+    if (i) {
+      a += ',';
+      b += ',';
+    }
+    a += std::to_string(i);
+    b += std::to_string(299 - i);
+  }
+  a += "\\}";
+  b += "\\}";
+  EXPECT_TRUE(ra::math_equal(a, b).equal);
+  ra::MathOptions small;
+  small.max_set_items = 100;
+  auto r = ra::math_equal(a, b, small);
+  EXPECT_FALSE(r.equal);
+  EXPECT_EQ(r.step, "too_large");
+  EXPECT_NE(r.note.find("300 items"), std::string::npos) << r.note;
+}
+
+TEST(Extraction, GoldAnswersLikeResponses) {
+  EXPECT_EQ(ra::gold_answer("$\\boxed{1}\\boxed{2}$"), "1, 2");
+  EXPECT_EQ(ra::gold_answer("x^2+1"), "x^2+1");
+  EXPECT_EQ(ra::gold_answer("Worked solution. The final answer is $28\\%$. I hope it is correct."), "28\\%");
+  EXPECT_EQ(ra::gold_answer("The distance is $125$ miles."), "125");
+  EXPECT_EQ(ra::gold_answer("no number here"), "no number here");
+  ra::MathOptions off;
+  off.extract_gold = false;
+  EXPECT_EQ(ra::gold_answer("The distance is $125$ miles.", off), "The distance is $125$ miles.");
+  EXPECT_EQ(ra::extract_answer("\\boxed{1} and \\boxed{2}").method, "boxes");
+  EXPECT_EQ(*ra::extract_answer("\\boxed{1} and \\boxed{2}").answer, "1, 2");
+  EXPECT_EQ(*ra::extract_answer("Final Answer: The largest $n$ is 34.").answer, "34");
+  EXPECT_EQ(*ra::extract_answer("we get $x=2$ and then 7 apples").answer, "7");
+  EXPECT_FALSE(ra::extract_answer("code AZYUK2A").answer.has_value());
+}
+
+TEST(Canonical, NewEquivalencesShareStrings) {
+  EXPECT_EQ(ra::canonical_answer("x = 2+3 = 5"), ra::canonical_answer("5"));
+  EXPECT_EQ(ra::canonical_answer("-y > -2"), ra::canonical_answer("y < 2"));
+  EXPECT_EQ(ra::canonical_answer("28 percent"), ra::canonical_answer("28\\%"));
+  EXPECT_EQ(ra::canonical_answer("12,\\!345"), "12345");
+  EXPECT_EQ(ra::canonical_answer("(p,q)=(3,2)"), ra::canonical_answer("(3,2)"));
+  EXPECT_NE(ra::canonical_answer("(3,2)"), ra::canonical_answer("(2,3)"));
+  EXPECT_EQ(ra::canonical_answer("p=5,q=2;p=7,q=2"), ra::canonical_answer("(7,2),(5,2)"));
+}
+
+TEST(Options, NewOptionsParse) {
+  auto o = ra::MathOptions::from_json({{"decimal_rounding", "round"}, {"ordered_lists", true},
+                                       {"decimal_comma", false}, {"extract_gold", false}, {"max_set_items", 5},
+                                       {"decimal_min_digits", 4}});
+  EXPECT_EQ(o.decimal_rounding, ra::MathOptions::DecimalRounding::round);
+  EXPECT_TRUE(o.ordered_lists);
+  EXPECT_FALSE(o.decimal_comma);
+  EXPECT_FALSE(o.extract_gold);
+  EXPECT_EQ(o.max_set_items, 5u);
+  EXPECT_EQ(o.decimal_min_digits, 4);
+  EXPECT_THROW(ra::MathOptions::from_json({{"decimal_rounding", "sometimes"}}), reval::Error);
+  EXPECT_THROW(ra::MathOptions::from_json({{"decimal_min_digits", 0}}), reval::Error);
+}
+
 TEST(Parser, NeverGuessesANumberFromInside) {
   EXPECT_FALSE(ra::parse_expr("\\foo{3}").has_value());
   EXPECT_FALSE(ra::math_equal("\\sqrt{2}+\\foo{3}", "3").equal);
@@ -221,6 +295,8 @@ TEST(Registry, NamesAndVersions) {
   auto c = reval::make_choice_grader({});
   EXPECT_EQ(m->name(), "math");
   EXPECT_EQ(c->name(), "choice");
+  EXPECT_EQ(m->version(), "2.0");  // bumped with the verdict changes of issue 13
+  EXPECT_EQ(c->version(), "1.1");
   reval::GradeRequest req;
   req.response = "\\boxed{1}";
   EXPECT_EQ(m->grade(req).verdict, reval::Verdict::infra_error);  // no gold is a configuration problem

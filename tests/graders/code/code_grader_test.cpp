@@ -1,8 +1,15 @@
 // The code grader end to end on the real sandbox: stdio (python, cpp), checkers incl. custom testlib-style ones,
 // LiveCodeBench functional problems, HumanEval-style problems, verdict mapping (compile/runtime/TLE/MLE/output),
 // and a fake sandbox to show sandbox failures become infra_error.
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
+#include "base/error.hpp"
 #include "graders/code/code_grader.hpp"
 #include "graders/grader.hpp"
 #include "tests/test_util.hpp"
@@ -83,15 +90,22 @@ TEST(CodeGrader, StdioCppAndCompileError) {
 TEST(CodeGrader, LimitsMapToVerdicts) {
   json t = {{"tests", json::array({{{"input", ""}, {"output", "1"}}})}, {"time_limit", 1}, {"memory_limit", 256}};
   EXPECT_EQ(grade(fence("python", "while True: pass"), t).verdict, Verdict::time_limit);
-  EXPECT_EQ(grade(fence("python", "x = bytearray(2 << 30)"), t).verdict, Verdict::memory_limit);
   EXPECT_EQ(grade(fence("python", "raise ValueError('boom')"), t).verdict, Verdict::runtime_error);
   json big = t;
   big["output_limit"] = 1000;
   EXPECT_EQ(grade(fence("python", "print('x' * 100000)"), big).verdict, Verdict::output_limit);
-  std::string cpp_mle = "#include <vector>\n#include <cstdio>\nint main(){std::vector<long> v(1L<<30, 1);std::printf(\"%ld\", v[5]);}";
-  EXPECT_EQ(grade(fence("cpp", cpp_mle), t).verdict, Verdict::memory_limit);
   std::string cpp_tle = "int main(){volatile unsigned long x=0; for(;;) x++;}";
   EXPECT_EQ(grade(fence("cpp", cpp_tle), t).verdict, Verdict::time_limit);
+  // Touching memory costs CPU time (about 4 CPU-s per GB on slow VMs): a small memory limit and a CPU budget far
+  // beyond what faulting 256 MB in costs make memory the limit these programs reach first on any machine.
+  json m = t;
+  m["time_limit"] = 30;
+  EXPECT_EQ(grade(fence("python", "x = bytearray(2 << 30)"), m).verdict, Verdict::memory_limit);
+  std::string cpp_mle = "#include <vector>\n#include <cstdio>\nint main(){std::vector<long> v(1L<<30, 1);std::printf(\"%ld\", v[5]);}";
+  EXPECT_EQ(grade(fence("cpp", cpp_mle), m).verdict, Verdict::memory_limit);
+  // A program that only says it ran out of memory is a runtime error: verdicts come from evidence, not text.
+  EXPECT_EQ(grade(fence("python", "import sys\nprint('MemoryError', file=sys.stderr)\nsys.exit(1)"), m).verdict,
+            Verdict::runtime_error);
 }
 
 TEST(CodeGrader, NoCodeIsNoAnswer) {
@@ -130,8 +144,16 @@ int main(int argc, char** argv) {
     auto bad = grade(fence("python", "n = int(input())\nprint(1, n)"), f);
     EXPECT_EQ(bad.verdict, Verdict::wrong) << lang << bad.details.dump(2);
   }
-  json broken = {{"tests", tests}, {"checker", {{"kind", "custom"}, {"language", "cpp"}, {"source", "not c++"}}}};
-  EXPECT_EQ(grade(fence("python", "print(1)"), broken).verdict, Verdict::infra_error);
+  // A checker that doesn't build is the problem's input error, naming the field (not infra_error, not a verdict).
+  for (auto [lang, src] : {std::pair{"cpp", "not c++"}, std::pair{"python", "def check(:\n"}}) {
+    json broken = {{"tests", tests}, {"checker", {{"kind", "custom"}, {"language", lang}, {"source", src}}}};
+    try {
+      grade(fence("python", "print(1)"), broken);
+      ADD_FAILURE() << lang << ": a broken checker was accepted";
+    } catch (const reval::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("field 'checker'"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(CodeGrader, FunctionalLiveCodeBench) {
@@ -182,7 +204,7 @@ TEST(CodeGrader, HumanEvalStyle) {
   EXPECT_EQ(grade("    return xs[5]\n", f).verdict, Verdict::runtime_error);
   EXPECT_EQ(grade("    return sum(xs\n", f).verdict, Verdict::compile_error);
   EXPECT_EQ(grade("    import sys; sys.exit(0)\n", f).verdict, Verdict::runtime_error);
-  EXPECT_EQ(grade("    import os; os._exit(0)\n", f).verdict, Verdict::wrong);
+  EXPECT_EQ(grade("    import os; os._exit(0)\n", f).verdict, Verdict::runtime_error);  // ended before answering
 }
 
 namespace {
@@ -210,6 +232,98 @@ TEST(CodeGrader, SandboxFailureIsInfraError) {
   auto res = g->grade(r);
   EXPECT_EQ(res.verdict, Verdict::infra_error);
   EXPECT_EQ(fake->calls, 1);
+  // Call-based problems need linked runs; a sandbox that can't run them is an infrastructure failure too.
+  r.fields = {{"prompt", "def f(x):\n    \"\"\"doc\"\"\"\n"}, {"entry_point", "f"}, {"test", "def check(c):\n    assert c(1) == 1\n"}};
+  r.response = "    return x\n";
+  EXPECT_EQ(g->grade(r).verdict, Verdict::infra_error);
+  EXPECT_EQ(fake->calls, 1);  // not run(): run_linked()
+  // Bad fields are the input's fault: an error naming the field, before the sandbox is asked anything.
   r.fields = {{"tests", sum_tests()}, {"checker", "bogus"}};
-  EXPECT_EQ(g->grade(r).verdict, Verdict::infra_error);  // bad fields: harness problem, never thrown
+  EXPECT_THROW(g->grade(r), reval::Error);
+  EXPECT_EQ(fake->calls, 1);
+}
+
+// Code-grader input errors are input errors: each bad field is a reval::Error naming the field, never a verdict.
+TEST(CodeGrader, BadFieldsAreInputErrorsNamingTheField) {
+  json tests = sum_tests();
+  json he = {{"prompt", "def f(x):\n    \"\"\"doc\"\"\"\n"}, {"entry_point", "f"}, {"test", "def check(c):\n    assert c(1) == 1\n"}};
+  struct Case {
+    const char* field;
+    json fields;
+  };
+  std::vector<Case> cases = {
+      {"mode", {{"tests", tests}, {"mode", "interactive"}}},
+      {"mode", {{"tests", tests}, {"mode", 3}}},
+      {"language", {{"tests", tests}, {"language", "cobol"}}},
+      {"checker", {{"tests", tests}, {"checker", "bogus"}}},
+      {"checker", {{"tests", tests}, {"checker", {{"kind", "nope"}}}}},
+      {"checker", {{"tests", tests}, {"checker", {{"kind", "custom"}}}}},
+      {"checker.language", {{"tests", tests}, {"checker", {{"kind", "custom"}, {"language", "cobol"}, {"source", "x"}}}}},
+      {"fn_name", {{"tests", tests}, {"fn_name", 7}}},
+      {"fn_name", {{"tests", tests}, {"mode", "functional"}}},
+      {"time_limit", {{"tests", tests}, {"time_limit", "2"}}},
+      {"time_limit", {{"tests", tests}, {"time_limit", -1}}},
+      {"memory_limit", {{"tests", tests}, {"memory_limit", 0}}},
+      {"memory_limit", {{"tests", tests}, {"memory_limit", "512"}}},
+      {"output_limit", {{"tests", tests}, {"output_limit", 0}}},
+      {"stop_at_first_failure", {{"tests", tests}, {"stop_at_first_failure", "yes"}}},
+      {"tests", json::object()},
+      {"tests", {{"tests", json::array()}}},
+      {"tests", {{"tests", "1 2"}}},
+      {"tests[0]", {{"tests", json::array({"1 2"})}}},
+      {"tests[0].output", {{"tests", json::array({{{"input", "1"}}})}}},
+      {"tests[0].input", {{"fn_name", "f"}, {"tests", json::array({{{"input", "[1,"}, {"output", "1"}}})}}},
+      {"tests[0].output", {{"fn_name", "f"}, {"tests", json::array({{{"input", "1"}, {"output", "{nope"}}})}}},
+      {"entry_point", {{"prompt", he["prompt"]}, {"test", he["test"]}}},
+      {"entry_point", {{"mode", "humaneval"}, {"test", he["test"]}, {"entry_point", ""}}},
+      {"test", {{"mode", "humaneval"}, {"entry_point", "f"}}},
+  };
+  for (const auto& c : cases) {
+    // The response has no code at all: the input is checked before anything is extracted or run.
+    for (const char* response : {"no code here", "```python\nprint(3)\n```"}) {
+      try {
+        auto r = grade(response, c.fields);
+        ADD_FAILURE() << c.fields.dump() << ": graded " << reval::to_string(r.verdict) << " instead of an input error";
+      } catch (const reval::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("field '" + std::string(c.field) + "'"), std::string::npos)
+            << c.fields.dump() << " -> " << e.what();
+      }
+    }
+  }
+  // Their positive twins grade normally.
+  EXPECT_EQ(grade(fence("python", "a, b = map(int, input().split())\nprint(a + b)"),
+                  {{"tests", tests}, {"time_limit", 2.5}, {"memory_limit", 512}, {"checker", "exact"}, {"mode", "stdio"},
+                   {"language", "python"}, {"fn_name", ""}, {"stop_at_first_failure", false}}).verdict,
+            Verdict::correct);
+  EXPECT_EQ(grade("    return x\n", he).verdict, Verdict::correct);
+}
+
+// Through `reval grade`: a bad field is an error line naming the line and field, the other lines are graded, and
+// the command exits 2.
+TEST(CodeGraderCli, BadFieldsAreLineErrorsAndExit2) {
+  if (!std::filesystem::exists(reval::test::reval_binary())) GTEST_SKIP() << "reval binary not built";
+  reval::test::TempDir dir;
+  {
+    std::ofstream in(dir.file("in.jsonl"));
+    json ok = {{"response", fence("python", "a, b = map(int, input().split())\nprint(a + b)")}, {"tests", sum_tests()}};
+    json bad = ok;
+    bad["memory_limit"] = 0;
+    json bad2 = ok;
+    bad2["fn_name"] = 3;
+    in << ok.dump() << "\n" << bad.dump() << "\n" << bad2.dump() << "\n";
+  }
+  std::string cmd = reval::test::reval_binary() + " grade --grader code --threads 1 --input " + dir.file("in.jsonl") +
+                    " --output " + dir.file("out.jsonl") + " 2> " + dir.file("err.txt");
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 2);
+  std::ifstream out(dir.file("out.jsonl"));
+  std::vector<json> lines;
+  for (std::string l; std::getline(out, l);) lines.push_back(json::parse(l));
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["verdict"], "correct");
+  EXPECT_EQ(lines[1]["line"], 2);
+  EXPECT_NE(lines[1]["error"].get<std::string>().find("in.jsonl:2: field 'memory_limit'"), std::string::npos) << lines[1];
+  EXPECT_FALSE(lines[1].contains("verdict"));
+  EXPECT_NE(lines[2]["error"].get<std::string>().find("field 'fn_name'"), std::string::npos) << lines[2];
 }
