@@ -156,7 +156,9 @@ TEST(RobustnessCli, ReadingCommandsWorkOnAReadOnlyFileSystem) {
     std::string out = slurp(p.out);
     EXPECT_EQ(st, 0) << args[0] << ": " << out;
     EXPECT_EQ(out.find("unable to open"), std::string::npos) << out;
-    if (args[0] == "report") EXPECT_NE(out.find("math500"), std::string::npos) << out;
+    if (args[0] == "report") {
+      EXPECT_NE(out.find("math500"), std::string::npos) << out;
+    }
   }
   // Positive control: inside that view the file system really is read-only (a write fails).
   Proc p = spawn({"eval", "--backend", "replay", "--model", "m", "--responses", dir.file("resp.jsonl"), "--tasks",
