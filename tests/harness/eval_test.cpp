@@ -564,6 +564,12 @@ TEST(PlanEval, FiltersOnEval) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("per task"), std::string::npos) << e.what();
   }
+  // An empty object names no task: nothing is filtered, whatever is selected.
+  o.tasks = {"livecodebench", "codeforces"};
+  o.filters = nlohmann::json::object();
+  EvalPlan none = plan_eval(o, info("openai"), 1);
+  ASSERT_EQ(none.tasks.size(), 2u);
+  EXPECT_EQ(none.tasks[0].problems.size(), all);
   o.tasks = {"livecodebench"};
   o.filters = {{"codeforces", {{"rating_min", 800}}}};
   EXPECT_THROW(plan_eval(o, info("openai"), 1), Error);
