@@ -261,7 +261,8 @@ class OpenAIBackend final : public Backend {
     // max_tokens: at most what the server's context leaves after the prompt.
     Plan plan;
     plan.max_tokens = req.sampling.max_new_tokens;
-    const std::int64_t context = context_length();
+    std::string context_source;
+    const std::int64_t context = context_length(&context_source);
     if (context > 0 || tokenizer_) {
       plan.prompt_tokens = prompt_tokens(req, prompt, &plan.prompt_tokens_exact);
       if (context > 0) {
@@ -271,7 +272,7 @@ class OpenAIBackend final : public Backend {
                                       "length of {} tokens; nothing was sent",
                                       plan.prompt_tokens, plan.prompt_tokens_exact ? "" : ", estimated", context));
         if (room < plan.max_tokens) {
-          note_cap(req, plan, context, room);
+          note_cap(req, plan, context, context_source, room);
           plan.max_tokens = static_cast<int>(room);
         }
       }
@@ -464,12 +465,13 @@ class OpenAIBackend final : public Backend {
     return total;
   }
 
-  void note_cap(const GenerationRequest& req, const Plan& plan, std::int64_t context, std::int64_t room) {
+  void note_cap(const GenerationRequest& req, const Plan& plan, std::int64_t context, const std::string& source,
+                std::int64_t room) {
     const long long n = ++caps_;
     if (!opts_.log) return;
     if (n <= 3)
       opts_.log(fmt::format("openai: max_tokens {} -> {} for {}/{}: context length {} ({}) minus {} prompt tokens ({})",
-                            req.sampling.max_new_tokens, room, req.task, req.problem_id, context, context_source_,
+                            req.sampling.max_new_tokens, room, req.task, req.problem_id, context, source,
                             plan.prompt_tokens,
                             plan.prompt_tokens_exact ? "counted with the tokenizer in " + tokenizer_dir_
                                                      : "estimated from UTF-8 bytes, an upper bound; give --tokenizer "
@@ -478,8 +480,11 @@ class OpenAIBackend final : public Backend {
       opts_.log(fmt::format("openai: max_tokens capped to the context length for {} requests so far", n));
   }
 
-  std::int64_t context_length() const {
+  // The context length in use (0: unknown) and, in *source, where it came from; read together under the lock since
+  // a later discovery may change both.
+  std::int64_t context_length(std::string* source) const {
     std::lock_guard lock(model_mu_);
+    *source = context_source_;
     return context_length_;
   }
 
