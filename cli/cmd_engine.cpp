@@ -1,30 +1,29 @@
-// `reval generate`: run the native engine on one prompt and stream the completion to stdout. (The "native" backend
-// of `reval eval` is registered with the backend factory by harness/runtime.cpp.)
+// `reval generate`: run the native engine on one prompt and stream the completion to stdout.
 //
-// Theory of operation: the command loads the model, tokenizer and (with --chat) chat template exactly like the
-// native backend does (same helpers from model/engine/native_backend.hpp), then drives engine::Generator with a
-// single sample and prints text as each token arrives through an IncrementalDecoder, so partial UTF-8 is never
-// written. Without --chat the prompt is tokenized as a plain completion (post-processor applied, e.g. BOS). The
-// sampling defaults come from the model's generation_config.json when it asks for sampling, else greedy.
-// A summary line (token counts, finish reason, speed) goes to stderr. --model may be a Hugging Face Hub id: it is
-// resolved to its cached download first (model/hub.hpp's resolve_model_dir).
-#include <chrono>
+// Theory of operation: the command opens an engine Session on the model folder — the same object the native
+// backend of `reval eval` uses (model/engine/session.hpp): model, tokenizer, chat template, one Engine with its
+// scheduler thread and paged KV cache — and submits one request with one sample. Text arrives through the
+// session's streaming callback as it becomes final (never half a UTF-8 character) and is written at once. With
+// --chat the prompt is rendered as a user turn with the model's chat template; without, it is tokenized as a plain
+// completion (post-processor applied, e.g. BOS). The sampling defaults come from the model's
+// generation_config.json when it asks for sampling, else greedy. A summary line (token counts, finish reason,
+// speed) goes to stderr. --model may be a Hugging Face Hub id: it is resolved to its cached download first
+// (model/hub.hpp's resolve_model_dir).
 #include <cstdio>
 
 #include <fmt/core.h>
 
-#include "cli/cli.hpp"
-#include "model/engine/generator.hpp"
-#include "model/engine/native_backend.hpp"
-#include "model/hub.hpp"
 #include "base/error.hpp"
+#include "cli/cli.hpp"
+#include "model/engine/session.hpp"
+#include "model/hub.hpp"
 
 namespace reval::cli {
 
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt, chat_template, dtype = "auto";
+  std::string model, prompt, chat_template, dtype = "auto", kv_memory;
   std::string hub_url, revision;  // for a hub id in --model
   bool chat = false;
   double temperature = -1, top_p = -1, min_p = -1;
@@ -40,60 +39,41 @@ int run_generate(const GenerateArgs& args) {
   hub.hub_url = a.hub_url;
   if (!a.revision.empty()) hub.revision = a.revision;
   a.model = resolve_model_dir(a.model, hub);  // a folder unchanged; "org/name" downloaded into the cache
-  auto model = Model::load(a.model, LoadOptions{a.dtype});
-  auto tokenizer = Tokenizer::from_file(a.model + "/tokenizer.json");
-  std::vector<TokenId> prompt;
-  if (a.chat) {
-    auto tmpl = load_chat_template(a.model, a.chat_template);
-    prompt = prompt_tokens({ChatMessage{"user", a.prompt}}, tmpl.get(), *tokenizer);
-  } else {
-    prompt = tokenizer->encode(a.prompt, true);
-  }
-  if (prompt.empty()) {
-    if (auto b = tokenizer->bos_id()) prompt.push_back(*b);
-    else throw Error("generate: the prompt tokenizes to nothing");
-  }
-  const GenerationConfig& g = model->generation_config();
-  GenerateParams gp;
+  SessionOptions so;
+  so.dtype = a.dtype;
+  so.chat_template_file = a.chat ? a.chat_template : "";
+  so.engine.threads = a.threads;
+  if (!a.kv_memory.empty()) so.engine.kv_memory = parse_memory_size(a.kv_memory);
+  so.engine.max_running = 1;
+  Session session(a.model, so);
+  TextRequest tr;
+  tr.prompt = a.chat ? session.chat_prompt(nlohmann::json::array({{{"role", "user"}, {"content", a.prompt}}}))
+                     : session.completion_prompt(a.prompt);
+  const GenerationConfig& g = session.model()->generation_config();
   const bool sample = g.do_sample;
-  gp.sampler.temperature = a.temperature >= 0 ? a.temperature : (sample ? g.temperature.value_or(1.0) : 0.0);
-  gp.sampler.top_p = a.top_p >= 0 ? a.top_p : (sample ? g.top_p.value_or(1.0) : 1.0);
-  gp.sampler.top_k = a.top_k >= 0 ? a.top_k : (sample ? static_cast<int>(g.top_k.value_or(0)) : 0);
-  gp.sampler.min_p = a.min_p >= 0 ? a.min_p : (sample ? g.min_p.value_or(0.0) : 0.0);
-  if (!(gp.sampler.top_p > 0 && gp.sampler.top_p <= 1)) throw Error("generate: --top-p must be in (0, 1]");
-  gp.max_new_tokens = a.max_new_tokens;
-  gp.stop_tokens = stop_token_ids(*model, tokenizer.get());
-  gp.vocab_limit = sampling_vocab_limit(*model, tokenizer.get());
-  gp.max_batch = 1;
-  Generator gen(model, a.threads);
-  IncrementalDecoder decoder(tokenizer, true);
-  const auto t0 = std::chrono::steady_clock::now();
-  auto t_first = t0;
-  bool first = true;
-  auto on_token = [&](std::size_t, TokenId t) {
-    if (first) {
-      t_first = std::chrono::steady_clock::now();
-      first = false;
-    }
-    const std::string s = decoder.push(t);
-    std::fwrite(s.data(), 1, s.size(), stdout);
+  tr.sampler.temperature = a.temperature >= 0 ? a.temperature : (sample ? g.temperature.value_or(1.0) : 0.0);
+  tr.sampler.top_p = a.top_p >= 0 ? a.top_p : (sample ? g.top_p.value_or(1.0) : 1.0);
+  tr.sampler.top_k = a.top_k >= 0 ? a.top_k : (sample ? static_cast<int>(g.top_k.value_or(0)) : 0);
+  tr.sampler.min_p = a.min_p >= 0 ? a.min_p : (sample ? g.min_p.value_or(0.0) : 0.0);
+  if (!(tr.sampler.top_p > 0 && tr.sampler.top_p <= 1)) throw Error("generate: --top-p must be in (0, 1]");
+  tr.max_new_tokens = a.max_new_tokens;
+  tr.seeds = {a.seed};
+  tr.on_text = [](std::size_t, std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
-    return true;
   };
-  const std::uint64_t seed = a.seed;
-  auto out = gen.generate(prompt, {&seed, 1}, gp, on_token);
-  const std::string rest = decoder.flush();
-  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  const auto out = session.generate(tr);
   std::fputc('\n', stdout);
   std::fflush(stdout);
-  const auto t1 = std::chrono::steady_clock::now();
-  const double prefill_s = std::chrono::duration<double>(t_first - t0).count();
-  const double decode_s = std::chrono::duration<double>(t1 - t_first).count();
-  const auto n_out = out[0].completion_tokens();
-  std::fprintf(stderr, "[%zu prompt tokens, %lld generated, finish=%s, prefill %.1f tok/s, decode %.1f tok/s, %d threads]\n",
-               prompt.size(), static_cast<long long>(n_out), to_string(out[0].finish).c_str(),
-               prefill_s > 0 ? prompt.size() / prefill_s : 0.0, decode_s > 0 && n_out > 1 ? (n_out - 1) / decode_s : 0.0,
-               gen.threads());
+  const TextResult& r = out.at(0);
+  if (r.finish == Finish::error) throw Error("generate: " + r.error);
+  const double prefill_s = r.first_token_s, decode_s = r.latency_s - r.first_token_s;
+  const std::size_t n_prompt = tr.prompt.size();
+  const auto n_out = r.completion_tokens;
+  std::fprintf(stderr, "[%zu prompt tokens, %lld generated, finish=%s, prefill %.1f tok/s, decode %.1f tok/s, %s]\n",
+               n_prompt, static_cast<long long>(n_out), to_string(r.finish),
+               prefill_s > 0 ? n_prompt / prefill_s : 0.0, decode_s > 0 && n_out > 1 ? (n_out - 1) / decode_s : 0.0,
+               session.engine().device().c_str());
   return 0;
 }
 
@@ -118,6 +98,7 @@ void add_engine_commands(CLI::App& app, int& status) {
   cmd->add_option("--max-new-tokens", args->max_new_tokens, "Maximum number of generated tokens")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Sampling seed")->capture_default_str();
   cmd->add_option("--threads", args->threads, "CPU threads (0 = all)");
+  cmd->add_option("--kv-memory", args->kv_memory, "KV cache budget, e.g. 1GiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
   cmd->add_option("--dtype", args->dtype, "Weight handling: auto (stored dtype) or f32 (convert at load)")
       ->check(CLI::IsMember({"auto", "f32"}));
   cmd->callback([args, &status] { status = run_generate(*args); });

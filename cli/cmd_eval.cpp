@@ -1,6 +1,7 @@
 // `reval eval` and `reval regrade`: parse options into EvalOptions / RegradeOptions and run them. SIGINT/SIGTERM
-// stop starting new requests and drop queued grading jobs (in-flight work finishes and is stored); a second one
-// exits at once. The same command resumes.
+// stop starting new requests, end the samples in flight (a backend that can stop early drops the unfinished ones)
+// and drop queued grading jobs; what was generated is stored, and the same command resumes. A second one exits at
+// once.
 #include <unistd.h>
 
 #include <csignal>
@@ -144,6 +145,8 @@ void add_eval_commands(CLI::App& app, int& status) {
   eval->add_option("--request-timeout", opts->backend_options.timeout_s, "openai: seconds per request")
       ->capture_default_str();
   eval->add_option("--threads", opts->backend_options.threads, "native: CPU threads (default: all cores)");
+  eval->add_option("--kv-memory", opts->kv_memory,
+                   "native: KV cache budget, e.g. 4GiB or 512MiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
   eval->add_option("--hub-url", opts->hub.hub_url,
                    "native: Hugging Face Hub for org/name models (default $HF_ENDPOINT or huggingface.co)");
   eval->add_option("--revision", opts->hub.revision, "native: hub branch, tag or commit (default main)");

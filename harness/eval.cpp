@@ -358,6 +358,7 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
         req.messages.push_back(ChatMessage{"user", job.problem->prompt});
         req.sample_indices = job.missing;
         req.sampling = plan.sampling;
+        req.cancel = stop;  // an interrupt also ends in-flight samples (they are not stored; a resume makes them)
         std::mutex seen_mu;
         std::set<int> seen;
         auto on_sample = [&](const Completion& c) {

@@ -59,6 +59,7 @@ struct EvalOptions {
   std::string data_dir;              // see resolve_data_dir()
   std::string prompt_template;       // file overriding the tasks' prompt
   bool accept_data_release = false;  // evaluate a data file whose problem count differs from the official release
+  std::string kv_memory;             // native: KV cache budget, e.g. "4GiB" ("" = min(4 GiB, RAM / 4, 2^20 positions))
   bool progress = true;              // progress line on stderr
   // The backend's own settings (model/backends.hpp): replay file, server URL, endpoint, retries, native threads,
   // chat template, ... `model` above fills backend_options.model (a hub id is resolved to its download first).
@@ -102,9 +103,10 @@ struct EvalStats {
 // Loads tasks and builds the plan (no generation). Throws reval::Error for unknown tasks or bad data.
 EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int backend_concurrency);
 
-// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests and by every
-// grading job: when it becomes true, no new request starts, in-flight requests and grading jobs finish and are
-// stored, queued grading jobs are dropped.
+// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests, by every grading
+// job, and handed to the backend as GenerationRequest::cancel: when it becomes true, no new request starts, samples
+// already finished are stored, a backend that can stop early drops the unfinished ones (a resume generates them),
+// grading jobs in flight finish and are stored, and queued grading jobs are dropped.
 EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backend,
                        const std::atomic<bool>* stop = nullptr);
 

@@ -4,12 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 
 #include <fmt/format.h>
 
 #include "model/backends.hpp"
-#include "model/engine/native_backend.hpp"
 #include "model/hub.hpp"
 #include "base/error.hpp"
 #include "results/store.hpp"
@@ -17,25 +15,10 @@
 
 namespace reval {
 
-namespace {
-void register_native_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (has_backend("native")) return;
-    register_backend("native", [](const BackendOptions& o) {
-      NativeOptions n = native_options_from_json(o.native);
-      if (o.threads > 0) n.threads = o.threads;
-      if (!o.chat_template.empty()) n.chat_template_file = o.chat_template;
-      return make_native_backend(o.model, n);
-    });
-  });
-}
-}  // namespace
-
 std::unique_ptr<Backend> open_backend(const EvalOptions& options) {
-  register_native_once();
   BackendOptions b = options.backend_options;
   b.model = options.model;
+  if (!options.kv_memory.empty()) b.native["kv_memory"] = options.kv_memory;
   if (!b.log) b.log = [](const std::string& line) { std::fprintf(stderr, "reval: %s\n", line.c_str()); };
   if (options.concurrency > 0) b.concurrency = options.concurrency;
   else if (b.base_urls.size() > 1) b.concurrency *= static_cast<int>(b.base_urls.size());  // the default per server

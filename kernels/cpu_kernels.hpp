@@ -91,6 +91,32 @@ void attention(const float* q, std::int64_t n_q, std::int64_t ldq, int n_heads, 
                const float* k, const float* v, std::int64_t ldkv, std::int64_t n_kv, std::int64_t q_pos0, float scale,
                float* out, std::int64_t ldo, float* scratch, ThreadPool* pool);
 
+// ---- Paged KV cache ------------------------------------------------------------------------------------------
+// One layer's keys (and, separately, values) live in an array of fixed-size blocks. Block b holds block_size
+// consecutive positions of one sequence; the row of position p sits in block table[p / block_size] at row
+// p % block_size, i.e. at cache + table[p / block_size] * block_stride + (p % block_size) * token_stride, and holds
+// n_kv_heads * head_dim values (head-major). A "slot" names a row: slot = block * block_size + row.
+
+// Copies n_tokens K and V rows (row_elems values each; k and v have row stride ld) into their slots (slots[t] < 0:
+// row t is skipped).
+void store_kv(const float* k, const float* v, std::int64_t ld, std::int64_t n_tokens, std::int64_t row_elems,
+              const std::int32_t* slots, float* k_cache, float* v_cache, std::int64_t block_stride,
+              std::int64_t token_stride, int block_size);
+
+// Causal grouped-query attention for a batch of sequences over the paged cache (keys/values already stored).
+// Sequence s owns query rows [query_start[s], query_start[s + 1]) of q ([n_tokens, n_heads*head_dim], row stride
+// ldq); query row t sits at position positions[t] and attends keys 0..min(positions[t], context_lens[s] - 1) of its
+// sequence, read through block_tables + s * table_stride. Query head h reads KV head h / (n_heads / n_kv_heads).
+// out: [n_tokens, n_heads*head_dim] (row stride ldo). scratch: (pool ? pool->size() : 1) rows of scratch_stride
+// floats, scratch_stride >= the largest context length. Every (row, head) is computed by the same sequence of
+// operations as cpu::attention over a contiguous cache, so paged and contiguous results are bitwise equal.
+void paged_attention(const float* q, std::int64_t ldq, int n_heads, int n_kv_heads, int head_dim,
+                     const float* k_cache, const float* v_cache, std::int64_t block_stride, std::int64_t token_stride,
+                     int block_size, const std::int32_t* block_tables, std::int64_t table_stride,
+                     const std::int32_t* query_start, const std::int32_t* context_lens, const std::int32_t* positions,
+                     int n_seqs, float scale, float* out, std::int64_t ldo, float* scratch,
+                     std::int64_t scratch_stride, ThreadPool* pool);
+
 // out[i] = silu(gate[i]) * up[i] for n elements (out may alias gate or up).
 void silu_mul(const float* gate, const float* up, std::int64_t n, float* out);
 

@@ -48,6 +48,19 @@ Status attention(cudaStream_t stream, const float* q, std::int64_t n_q, std::int
                  int head_dim, const float* k, const float* v, std::int64_t ldkv, std::int64_t n_kv,
                  std::int64_t q_pos0, float scale, float* out, std::int64_t ldo, float* scratch);
 
+// Paged KV cache (layout as in kernels/cpu_kernels.hpp). All index arrays are device memory.
+Status store_kv(cudaStream_t stream, const float* k, const float* v, std::int64_t ld, std::int64_t n_tokens,
+                std::int64_t row_elems, const std::int32_t* slots, float* k_cache, float* v_cache,
+                std::int64_t block_stride, std::int64_t token_stride, int block_size);
+// As cpu::paged_attention, plus n_tokens (= query_start[n_seqs], known on the host) for the launch shape.
+// scratch: n_tokens * n_heads rows of scratch_stride floats (>= the largest context length) of device memory.
+Status paged_attention(cudaStream_t stream, const float* q, std::int64_t ldq, int n_heads, int n_kv_heads, int head_dim,
+                       const float* k_cache, const float* v_cache, std::int64_t block_stride, std::int64_t token_stride,
+                       int block_size, const std::int32_t* block_tables, std::int64_t table_stride,
+                       const std::int32_t* query_start, const std::int32_t* context_lens, const std::int32_t* positions,
+                       int n_seqs, std::int64_t n_tokens, float scale, float* out, std::int64_t ldo, float* scratch,
+                       std::int64_t scratch_stride);
+
 Status silu_mul(cudaStream_t stream, const float* gate, const float* up, std::int64_t n, float* out);
 
 Status embedding(cudaStream_t stream, const void* table, DType t, std::int64_t dim, const std::int32_t* ids,

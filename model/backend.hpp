@@ -1,9 +1,11 @@
 // Backend: the one interface through which the harness gets completions, whatever produces them (the native
 // engine, an OpenAI-compatible server, or a replay file). A request is one problem's prompt and the sample indices
-// still missing for it; the backend returns one Completion per index. Backends must be safe to call from up to
-// max_concurrency() threads at once. A failure to produce a sample is reported in Completion::error (it becomes
-// an infra_error sample), not thrown; generate() throws reval::Error only for misconfiguration.
+// still missing for it; the backend returns one Completion per index (fewer only after request.cancel was set).
+// Backends must be safe to call from up to max_concurrency() threads at once. A failure to produce a sample is
+// reported in Completion::error (it becomes an infra_error sample), not thrown; generate() throws reval::Error only
+// for misconfiguration.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -38,6 +40,9 @@ struct GenerationRequest {
   std::vector<ChatMessage> messages; // rendered with the model's chat template by the backend
   std::vector<int> sample_indices;   // which of the k samples to produce
   SamplingParams sampling;
+  // Optional: when it becomes true the backend may stop early; samples it has not finished by then are left out
+  // of the result (and not reported), so a resumed run produces them. Backends that cannot stop ignore it.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 
+#include "model/backends/native_backend.hpp"
 #include "model/backends/openai_backend.hpp"
 #include "model/backends/replay_backend.hpp"
 #include "base/error.hpp"
@@ -31,6 +32,9 @@ Registry& registry() {
     };
     reg->makers["openai"] = [](const BackendOptions& o) -> std::unique_ptr<Backend> {
       return make_openai_backend(o);
+    };
+    reg->makers["native"] = [](const BackendOptions& o) -> std::unique_ptr<Backend> {
+      return make_native_backend(o);
     };
     return reg;
   }();
@@ -75,9 +79,6 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
     if (auto it = r.makers.find(name); it != r.makers.end()) maker = it->second;
   }
   if (!maker) {
-    if (name == "native")
-      throw Error("native backend not available in this build (no engine registered it; known backends: " +
-                  joined_names() + ")");
     throw Error("unknown backend '" + name + "' (known backends: " + joined_names() + ")");
   }
   auto backend = maker(opts);

@@ -1,19 +1,10 @@
 // Backend factory: turns a backend name plus BackendOptions into a Backend.
 //
 // Theory of operation: the harness never constructs backends directly; it fills one BackendOptions from the CLI /
-// config (every field has a usable default) and calls make_backend(name, opts). "replay" and "openai" are built
-// in. Every other name (notably "native", the in-process engine) is looked up in a process-wide registry that is
-// filled through register_backend(). The registry exists so this library does not depend on the engine's headers
-// at compile time: whoever links the engine (the harness' main, or a static initialiser next to the engine)
-// registers "native" once at startup, e.g.
-//
-//     reval::register_backend("native", [](const reval::BackendOptions& o) {
-//       return reval::make_native_backend(o.model, /* NativeOptions built from o */);
-//     });
-//
-// Without such a registration make_backend("native", ...) throws reval::Error("native backend not available in this
-// build ..."). Registration is thread-safe; a later registration under the same name replaces the earlier one
-// (tests use this to inject fakes). Unknown names throw reval::Error listing the known ones.
+// config (every field has a usable default) and calls make_backend(name, opts). "replay", "openai" and "native"
+// (the in-process engine, model/backends/native_backend.hpp) are built in; register_backend() adds or replaces
+// makers (tests use this to inject fakes). Registration is thread-safe; a later registration under the same name
+// replaces the earlier one. Unknown names throw reval::Error listing the known ones.
 #pragma once
 #include <functional>
 #include <memory>
@@ -35,7 +26,8 @@ struct BackendOptions {
   std::string chat_template;  // path of a chat template file overriding the model's. native: passed on;
                               // openai chat endpoint: sent as the vLLM/SGLang "chat_template" request field;
                               // openai completions endpoint: used to render the prompt (see `render`)
-  nlohmann::json native = nlohmann::json::object();  // free-form engine options, forwarded to the native maker
+  nlohmann::json native = nlohmann::json::object();  // native engine options (see native_options_from_json:
+                                                     // kv_memory, max_running, max_step_tokens, block_size, ...)
 
   // --- replay ---
   std::string replay_file;  // JSONL of completions (see model/backends/replay_backend.hpp)
@@ -81,7 +73,7 @@ struct BackendOptions {
 
 using BackendMaker = std::function<std::unique_ptr<Backend>(const BackendOptions&)>;
 
-// Registers (or replaces) a backend under `name`. Built-in names ("replay", "openai") may be overridden too.
+// Registers (or replaces) a backend under `name`. Built-in names ("replay", "openai", "native") may be overridden.
 void register_backend(const std::string& name, BackendMaker maker);
 // True if `name` can be made (built in or registered).
 bool has_backend(const std::string& name);

@@ -1,9 +1,10 @@
-// Native engine CPU throughput: prefill and decode tokens/s on the tiny checkpoints in ../shared/models.
+// Native engine CPU microbenchmarks on the tiny checkpoints in ../shared/models (Google Benchmark).
 //
-// Theory of operation: Prefill/<model>/<threads> runs a 128-token prompt into a fresh KV cache (logits for the last
-// position only). Decode/<model>/<batch>/<threads> prefills a 16-token prompt into `batch` caches once, then each
-// iteration decodes 32 steps of one token per sequence as a single batched forward() and rewinds the caches. The
-// reported items_per_second is tokens per second (prompt tokens for prefill, generated tokens for decode).
+// Theory of operation: Prefill/<model>/<threads> runs a 128-token prompt through the single-sequence path (paged
+// KV, logits for the last position only). Decode/<model>/<batch>/<threads> runs one engine request of `batch`
+// greedy samples for 32 new tokens after a 16-token prompt (one shared prefill, then 32 batched decode steps,
+// scheduler included). items_per_second is tokens per second (prompt tokens for prefill, generated tokens for
+// decode). The end-to-end comparison of the scheduler with the per-problem loop is engine_throughput.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -11,8 +12,9 @@
 #include <memory>
 #include <string>
 
-#include "model/engine/generator.hpp"
-#include "model/engine/model.hpp"
+#include "model/engine/cpu_ops.hpp"
+#include "model/engine/engine.hpp"
+#include "model/engine/single_sequence.hpp"
 
 namespace {
 
@@ -40,11 +42,12 @@ std::vector<TokenId> tokens(std::int64_t n, std::int64_t vocab) {
 
 void Prefill(benchmark::State& state) {
   auto m = model(static_cast<int>(state.range(0)));
-  Generator gen(m, static_cast<int>(state.range(1)));
+  CpuOps ops(static_cast<int>(state.range(1)));
   const auto prompt = tokens(128, m->vocab_rows());
+  SequenceRunner runner(m, ops, 128);
   for (auto _ : state) {
-    KVCache cache(m->config(), 128);
-    auto logits = gen.forward(cache, prompt, false);
+    runner.reset();
+    auto logits = runner.forward(prompt, false);
     benchmark::DoNotOptimize(logits.data());
   }
   state.SetItemsProcessed(state.iterations() * 128);
@@ -54,23 +57,17 @@ void Prefill(benchmark::State& state) {
 void Decode(benchmark::State& state) {
   auto m = model(static_cast<int>(state.range(0)));
   const int batch = static_cast<int>(state.range(1));
-  Generator gen(m, static_cast<int>(state.range(2)));
-  const auto prompt = tokens(16, m->vocab_rows());
-  std::vector<KVCache> caches;
-  for (int b = 0; b < batch; ++b) {
-    caches.emplace_back(m->config(), 16 + 32);
-    gen.forward(caches.back(), prompt, false);
-  }
-  ForwardWorkspace ws;
-  std::vector<float> logits(static_cast<std::size_t>(batch * m->vocab_rows()));
-  std::vector<TokenId> next(static_cast<std::size_t>(batch), 5);
+  EngineOptions o;
+  o.threads = static_cast<int>(state.range(2));
+  o.kv_memory = 64 << 20;
+  Engine engine(m, o);
+  Request r;
+  r.prompt = tokens(16, m->vocab_rows());
+  for (int b = 0; b < batch; ++b) r.seeds.push_back(static_cast<std::uint64_t>(b));
+  r.max_new_tokens = 33;
   for (auto _ : state) {
-    for (int step = 0; step < 32; ++step) {
-      std::vector<ForwardItem> items;
-      for (int b = 0; b < batch; ++b) items.push_back({&caches[b], &next[b], 1, false});
-      m->forward(items, ws, &gen.pool(), logits.data());
-    }
-    for (auto& c : caches) c.truncate(16);
+    auto out = engine.generate(r);
+    benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * 32 * batch);
   state.SetLabel(kModels[state.range(0)]);
@@ -81,7 +78,7 @@ void Decode(benchmark::State& state) {
 BENCHMARK(Prefill)->ArgNames({"model", "threads"})->ArgsProduct({{0, 1, 2}, {1, 2}})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(Decode)
     ->ArgNames({"model", "batch", "threads"})
-    ->ArgsProduct({{0, 1, 2}, {1, 8}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2}, {1, 8, 64}, {1, 2}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -198,7 +198,7 @@ ChoiceExtraction extract_choice(std::string_view response, std::string_view choi
                                 const std::vector<std::string>& options, std::string_view finish_reason) {
   ChoiceExtraction ex;
   std::string reason;
-  auto body = strip_reasoning(response, finish_reason, &reason);
+  auto body = strip_reasoning(response, finish_reason_from_string(finish_reason), &reason);
   if (!body) {
     ex.reason = reason;
     return ex;

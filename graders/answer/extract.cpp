@@ -508,21 +508,6 @@ std::optional<std::string> phrase_tail(std::string_view rest) {
 
 }  // namespace
 
-std::optional<std::string_view> strip_reasoning(std::string_view response, std::string_view finish_reason,
-                                                std::string* reason) {
-  std::size_t close = response.rfind("</think>");
-  if (close != std::string_view::npos) return response.substr(close + 8);
-  if (response.find("<think>") != std::string_view::npos) {
-    if (reason) *reason = "unterminated_think";
-    return std::nullopt;
-  }
-  if (finish_reason == "length") {
-    if (reason) *reason = "truncated_in_think";
-    return std::nullopt;
-  }
-  return response;
-}
-
 std::optional<std::string> last_boxed(std::string_view text) {
   auto b = last_box_before(text, text.size());
   if (!b) return std::nullopt;
@@ -642,7 +627,7 @@ std::string gold_answer(std::string_view gold, const MathOptions& options) {
 Extraction extract_answer(std::string_view response, const MathOptions& options, std::string_view finish_reason) {
   Extraction ex;
   std::string reason;
-  auto body = strip_reasoning(response, finish_reason, &reason);
+  auto body = strip_reasoning(response, finish_reason_from_string(finish_reason), &reason);
   if (!body) {
     ex.reason = reason;
     return ex;

@@ -4,8 +4,9 @@
 //
 // Theory of operation
 // -------------------
-// * strip_reasoning() removes the reasoning part of an R1-style completion (everything up to the LAST `</think>`);
-//   a `<think>` that never closes, or a completion cut by the length limit before any `</think>`, has no answer.
+// * strip_reasoning() (base/reasoning.hpp, the rule shared with the code grader and the rewards) removes the
+//   reasoning part of an R1-style completion (everything up to the LAST `</think>`); a `<think>` that never closes,
+//   or a completion cut by the length limit before any `</think>`, has no answer.
 // * extract_answer() finds the answer span in what is left: the last balanced \boxed{}/\fbox{}, then (each
 //   switchable) the bare response, "final answer is", "Answer:", the last $..$/\[..\] span, the last number.
 // * math_equal() parses both sides into a small structure tree (tuple / set / list / interval / union / equation /
@@ -27,6 +28,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "base/reasoning.hpp"
 
 namespace reval::answer {
 
@@ -70,11 +73,6 @@ struct Extraction {
                                       // "answer_colon", "last_math", "last_number"
   std::string reason;                 // for no answer: "empty", "unterminated_think", "truncated_in_think", ...
 };
-
-// The part of a completion after the reasoning. Unset when the answer is missing because the think block never
-// closed (reason set to "unterminated_think" or "truncated_in_think"). `finish_reason` is the backend's value.
-std::optional<std::string_view> strip_reasoning(std::string_view response, std::string_view finish_reason,
-                                                std::string* reason = nullptr);
 
 // The content of the last balanced \boxed{...} / \fbox{...} (or `\boxed 5`) in text, if any.
 std::optional<std::string> last_boxed(std::string_view text);

@@ -1,8 +1,8 @@
 // Code extraction and output checkers for the code grader.
 //
 // Theory of operation
-//  extract_code: reasoning ends at the LAST </think> (text before it is never code); a <think> without a close has
-//  no answer. Fences are ``` (or longer) lines with an optional tag; the last block whose tag names the wanted
+//  extract_code: reasoning ends at the LAST </think> (text before it is never code); a <think> without a close, or
+//  an output cut off before any </think>, has no answer (strip_reasoning, base/reasoning.hpp). Fences are ``` (or longer) lines with an optional tag; the last block whose tag names the wanted
 //  language wins, else the last block; an unterminated final fence runs to the end of the text; with no fence at
 //  all the bare text is the code (leading indentation kept: HumanEval completions are indented bodies).
 //  Checkers: exact = same lines after trailing whitespace and trailing blank lines are dropped; tokens = same
@@ -154,14 +154,19 @@ bool decimal_equal(std::string_view a, std::string_view b) {
   return x->neg == y->neg && x->digits == y->digits && x->exp == y->exp;
 }
 
-std::optional<ExtractedCode> extract_code(std::string_view response, std::string_view language, std::string* why) {
+std::optional<ExtractedCode> extract_code(std::string_view response, std::string_view language, std::string* why,
+                                         FinishReason finish) {
   auto fail = [&](const char* reason) -> std::optional<ExtractedCode> {
     if (why) *why = reason;
     return std::nullopt;
   };
-  std::string_view text = response;
-  if (size_t close = text.rfind("</think>"); close != std::string_view::npos) text = text.substr(close + 8);
-  else if (text.find("<think>") != std::string_view::npos) return fail("unterminated_think");
+  std::string reasoning_why;
+  std::optional<std::string_view> answer = strip_reasoning(response, finish, &reasoning_why);
+  if (!answer) {
+    if (why) *why = reasoning_why;
+    return std::nullopt;
+  }
+  std::string_view text = *answer;
 
   struct Block {
     std::string tag;

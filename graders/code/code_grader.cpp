@@ -259,7 +259,7 @@ class CodeGrader final : public Grader {
     auto& d = out.details;
     d["mode"] = f.mode;
     std::string why;
-    auto code = extract_code(req.response, f.language, &why);
+    auto code = extract_code(req.response, f.language, &why, req.finish);
     if (!code) {
       out.verdict = Verdict::no_answer;
       d["reason"] = why;

@@ -29,6 +29,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/reasoning.hpp"
 #include "graders/grader.hpp"
 #include "sandbox/sandbox.hpp"
 
@@ -41,11 +42,12 @@ struct ExtractedCode {
   int fence_count = 0;
 };
 
-// The program in `response`: text after the last </think> (an unclosed <think> has no answer), then the last
-// fenced block whose tag names `language` (when given and any tag matches), else the last fenced block, else the
-// bare text. Empty/whitespace-only code -> nullopt; `why` gets the reason.
+// The program in `response`: the answer part by strip_reasoning() (base/reasoning.hpp: text after the last
+// </think>; an unclosed <think>, or an output cut off by the length limit before any </think>, has no answer), then
+// the last fenced block whose tag names `language` (when given and any tag matches), else the last fenced block,
+// else the bare text. Empty/whitespace-only code -> nullopt; `why` gets the reason.
 std::optional<ExtractedCode> extract_code(std::string_view response, std::string_view language = {},
-                                          std::string* why = nullptr);
+                                          std::string* why = nullptr, FinishReason finish = FinishReason::stop);
 
 // Output checkers (pure functions, no sandbox). Each returns true when `output` is accepted for `answer`;
 // `message` says where they first differ.

@@ -1,4 +1,5 @@
-// CPU kernels: matmul, RMSNorm, RoPE, softmax, attention, SiLU-gate, embedding (contract in kernels/cpu_kernels.hpp).
+// CPU kernels: matmul, RMSNorm, RoPE, softmax, attention (contiguous and paged), paged KV stores, SiLU-gate,
+// embedding (contract in kernels/cpu_kernels.hpp).
 //
 // Theory of operation: matmul walks the rows of the weight matrix (one output column each), widens a K-chunk of the
 // row into a stack buffer once, and dots it against a tile of up to 64 input rows; per output element the
@@ -6,7 +7,8 @@
 // decoding bitwise identical. The hot loops are written with 16 independent partial sums so the compiler can
 // vectorise them without -ffast-math; matmul's row worker is compiled twice (AVX2 and baseline) and picked at load
 // time by the dynamic loader (GCC target_clones). Attention is one task per (query, head): scores into the task's
-// scratch row, a max-subtracted softmax, then the weighted sum of values.
+// scratch row, a max-subtracted softmax, then the weighted sum of values; the paged variant runs the very same
+// per-(query, head) code and only finds each key's row through the sequence's block table.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -150,6 +152,33 @@ void softmax(float* x, std::int64_t rows, std::int64_t n, std::int64_t ld) {
   }
 }
 
+namespace {
+// One (query row, head) of attention: scores over keys 0..lim-1 into s, max-subtracted softmax, weighted sum of
+// values into o. key(j) / value(j) return the start of the KV head's slice of position j. Shared by the contiguous
+// and the paged kernel so both compute identical bits.
+template <class KeyAt, class ValueAt>
+[[gnu::always_inline]] inline void attend_one(const float* qv, std::int64_t lim, int head_dim, float scale, float* s,
+                                              float* o, KeyAt key, ValueAt value) {
+  float mx = -INFINITY;
+  for (std::int64_t j = 0; j < lim; ++j) {
+    s[j] = dot(qv, key(j), head_dim) * scale;
+    mx = std::max(mx, s[j]);
+  }
+  float sum = 0.0f;
+  for (std::int64_t j = 0; j < lim; ++j) {
+    s[j] = std::exp(s[j] - mx);
+    sum += s[j];
+  }
+  const float inv = 1.0f / sum;
+  for (int d = 0; d < head_dim; ++d) o[d] = 0.0f;
+  for (std::int64_t j = 0; j < lim; ++j) {
+    const float p = s[j] * inv;
+    const float* vv = value(j);
+    for (int d = 0; d < head_dim; ++d) o[d] += p * vv[d];
+  }
+}
+}  // namespace
+
 void attention(const float* q, std::int64_t n_q, std::int64_t ldq, int n_heads, int n_kv_heads, int head_dim,
                const float* k, const float* v, std::int64_t ldkv, std::int64_t n_kv, std::int64_t q_pos0, float scale,
                float* out, std::int64_t ldo, float* scratch, ThreadPool* pool) {
@@ -162,27 +191,63 @@ void attention(const float* q, std::int64_t n_q, std::int64_t ldq, int n_heads, 
       const std::int64_t kvo = static_cast<std::int64_t>(h / group) * head_dim;
       const float* qv = q + t * ldq + static_cast<std::int64_t>(h) * head_dim;
       const std::int64_t lim = std::min(q_pos0 + t, n_kv - 1) + 1;
-      float mx = -INFINITY;
-      for (std::int64_t j = 0; j < lim; ++j) {
-        s[j] = dot(qv, k + j * ldkv + kvo, head_dim) * scale;
-        mx = std::max(mx, s[j]);
-      }
-      float sum = 0.0f;
-      for (std::int64_t j = 0; j < lim; ++j) {
-        s[j] = std::exp(s[j] - mx);
-        sum += s[j];
-      }
-      const float inv = 1.0f / sum;
       float* o = out + t * ldo + static_cast<std::int64_t>(h) * head_dim;
-      for (int d = 0; d < head_dim; ++d) o[d] = 0.0f;
-      for (std::int64_t j = 0; j < lim; ++j) {
-        const float p = s[j] * inv;
-        const float* vv = v + j * ldkv + kvo;
-        for (int d = 0; d < head_dim; ++d) o[d] += p * vv[d];
-      }
+      attend_one(qv, lim, head_dim, scale, s, o, [&](std::int64_t j) { return k + j * ldkv + kvo; },
+                 [&](std::int64_t j) { return v + j * ldkv + kvo; });
     }
   };
   const std::int64_t tasks = n_q * n_heads;
+  if (pool)
+    pool->parallel_for(tasks, task);
+  else
+    task(0, tasks, 0);
+}
+
+void store_kv(const float* k, const float* v, std::int64_t ld, std::int64_t n_tokens, std::int64_t row_elems,
+              const std::int32_t* slots, float* k_cache, float* v_cache, std::int64_t block_stride,
+              std::int64_t token_stride, int block_size) {
+  const std::size_t bytes = static_cast<std::size_t>(row_elems) * sizeof(float);
+  for (std::int64_t t = 0; t < n_tokens; ++t) {
+    const std::int32_t slot = slots[t];
+    if (slot < 0) continue;
+    const std::int64_t off = (slot / block_size) * block_stride + (slot % block_size) * token_stride;
+    std::memcpy(k_cache + off, k + t * ld, bytes);
+    std::memcpy(v_cache + off, v + t * ld, bytes);
+  }
+}
+
+void paged_attention(const float* q, std::int64_t ldq, int n_heads, int n_kv_heads, int head_dim,
+                     const float* k_cache, const float* v_cache, std::int64_t block_stride, std::int64_t token_stride,
+                     int block_size, const std::int32_t* block_tables, std::int64_t table_stride,
+                     const std::int32_t* query_start, const std::int32_t* context_lens, const std::int32_t* positions,
+                     int n_seqs, float scale, float* out, std::int64_t ldo, float* scratch,
+                     std::int64_t scratch_stride, ThreadPool* pool) {
+  if (n_seqs <= 0) return;
+  const int group = n_heads / n_kv_heads;
+  const std::int64_t n_tokens = query_start[n_seqs];
+  auto task = [&](std::int64_t b, std::int64_t e, int tid) {
+    float* s = scratch + static_cast<std::int64_t>(tid) * scratch_stride;
+    int seq = 0;
+    for (std::int64_t idx = b; idx < e; ++idx) {
+      const std::int64_t t = idx / n_heads;
+      const int h = static_cast<int>(idx % n_heads);
+      // The sequence owning row t: tasks run in increasing t, so advance from the previous one (or search).
+      if (t < query_start[seq] || t >= query_start[seq + 1])
+        seq = static_cast<int>(std::upper_bound(query_start, query_start + n_seqs + 1, static_cast<std::int32_t>(t)) -
+                               query_start) - 1;
+      const std::int32_t* table = block_tables + seq * table_stride;
+      const std::int64_t kvo = static_cast<std::int64_t>(h / group) * head_dim;
+      const float* qv = q + t * ldq + static_cast<std::int64_t>(h) * head_dim;
+      const std::int64_t lim = std::min<std::int64_t>(positions[t], context_lens[seq] - 1) + 1;
+      float* o = out + t * ldo + static_cast<std::int64_t>(h) * head_dim;
+      auto at = [&](const float* cache, std::int64_t j) {
+        return cache + table[j / block_size] * block_stride + (j % block_size) * token_stride + kvo;
+      };
+      attend_one(qv, lim, head_dim, scale, s, o, [&](std::int64_t j) { return at(k_cache, j); },
+                 [&](std::int64_t j) { return at(v_cache, j); });
+    }
+  };
+  const std::int64_t tasks = n_tokens * n_heads;
   if (pool)
     pool->parallel_for(tasks, task);
   else

@@ -137,6 +137,70 @@ __global__ void attention_kernel(const float* q, std::int64_t ldq, int n_heads, 
   }
 }
 
+__global__ void store_kv_kernel(const float* k, const float* v, std::int64_t ld, std::int64_t n_tokens,
+                                std::int64_t row_elems, const std::int32_t* slots, float* k_cache, float* v_cache,
+                                std::int64_t block_stride, std::int64_t token_stride, int block_size) {
+  for (std::int64_t idx = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; idx < n_tokens * row_elems;
+       idx += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t t = idx / row_elems, e = idx % row_elems;
+    const std::int32_t slot = slots[t];
+    if (slot < 0) continue;
+    const std::int64_t off = (slot / block_size) * block_stride + (slot % block_size) * token_stride + e;
+    k_cache[off] = k[t * ld + e];
+    v_cache[off] = v[t * ld + e];
+  }
+}
+
+// One block per (query row, head): the row's sequence by binary search over query_start, scores through the block
+// table into the scratch row, block-wide max and sum, then each thread owns some output dimensions.
+__global__ void paged_attention_kernel(const float* q, std::int64_t ldq, int n_heads, int group, int head_dim,
+                                       const float* k_cache, const float* v_cache, std::int64_t block_stride,
+                                       std::int64_t token_stride, int block_size, const std::int32_t* block_tables,
+                                       std::int64_t table_stride, const std::int32_t* query_start,
+                                       const std::int32_t* context_lens, const std::int32_t* positions, int n_seqs,
+                                       float scale, float* out, std::int64_t ldo, float* scratch,
+                                       std::int64_t scratch_stride) {
+  const std::int64_t t = blockIdx.x / n_heads;
+  const int h = static_cast<int>(blockIdx.x % n_heads);
+  int lo = 0, hi = n_seqs;  // the sequence s with query_start[s] <= t < query_start[s + 1]
+  while (hi - lo > 1) {
+    const int mid = (lo + hi) / 2;
+    if (query_start[mid] <= t) lo = mid;
+    else hi = mid;
+  }
+  const int seq = lo;
+  const std::int32_t* table = block_tables + seq * table_stride;
+  const std::int64_t kvo = static_cast<std::int64_t>(h / group) * head_dim;
+  const float* qv = q + t * ldq + static_cast<std::int64_t>(h) * head_dim;
+  float* s = scratch + static_cast<std::int64_t>(blockIdx.x) * scratch_stride;
+  const std::int64_t lim = min(static_cast<std::int64_t>(positions[t]), static_cast<std::int64_t>(context_lens[seq]) - 1) + 1;
+  auto row = [&](std::int64_t j) { return table[j / block_size] * block_stride + (j % block_size) * token_stride + kvo; };
+  float mx = -INFINITY;
+  for (std::int64_t j = threadIdx.x; j < lim; j += blockDim.x) {
+    const float* kv = k_cache + row(j);
+    float acc = 0.0f;
+    for (int d = 0; d < head_dim; ++d) acc += qv[d] * kv[d];
+    acc *= scale;
+    s[j] = acc;
+    mx = fmaxf(mx, acc);
+  }
+  mx = block_reduce<true>(mx);
+  float sum = 0.0f;
+  for (std::int64_t j = threadIdx.x; j < lim; j += blockDim.x) {
+    const float e = expf(s[j] - mx);
+    s[j] = e;
+    sum += e;
+  }
+  sum = block_reduce<false>(sum);  // also orders the writes to s before the reads below
+  const float inv = 1.0f / sum;
+  float* o = out + t * ldo + static_cast<std::int64_t>(h) * head_dim;
+  for (int d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0.0f;
+    for (std::int64_t j = 0; j < lim; ++j) acc += s[j] * inv * v_cache[row(j) + d];
+    o[d] = acc;
+  }
+}
+
 __global__ void silu_mul_kernel(const float* g, const float* u, std::int64_t n, float* out) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
@@ -242,6 +306,29 @@ Status attention(cudaStream_t stream, const float* q, std::int64_t n_q, std::int
   if (n_q <= 0) return 0;
   attention_kernel<<<static_cast<unsigned>(n_q * n_heads), kThreads, 0, stream>>>(
       q, ldq, n_heads, n_heads / n_kv_heads, head_dim, k, v, ldkv, n_kv, q_pos0, scale, out, ldo, scratch);
+  return last_status();
+}
+
+Status store_kv(cudaStream_t stream, const float* k, const float* v, std::int64_t ld, std::int64_t n_tokens,
+                std::int64_t row_elems, const std::int32_t* slots, float* k_cache, float* v_cache,
+                std::int64_t block_stride, std::int64_t token_stride, int block_size) {
+  if (n_tokens <= 0) return 0;
+  store_kv_kernel<<<grid_for(n_tokens * row_elems), kThreads, 0, stream>>>(k, v, ld, n_tokens, row_elems, slots, k_cache,
+                                                                           v_cache, block_stride, token_stride, block_size);
+  return last_status();
+}
+
+Status paged_attention(cudaStream_t stream, const float* q, std::int64_t ldq, int n_heads, int n_kv_heads, int head_dim,
+                       const float* k_cache, const float* v_cache, std::int64_t block_stride, std::int64_t token_stride,
+                       int block_size, const std::int32_t* block_tables, std::int64_t table_stride,
+                       const std::int32_t* query_start, const std::int32_t* context_lens, const std::int32_t* positions,
+                       int n_seqs, std::int64_t n_tokens, float scale, float* out, std::int64_t ldo, float* scratch,
+                       std::int64_t scratch_stride) {
+  if (n_tokens <= 0 || n_seqs <= 0) return 0;
+  paged_attention_kernel<<<static_cast<unsigned>(n_tokens * n_heads), kThreads, 0, stream>>>(
+      q, ldq, n_heads, n_heads / n_kv_heads, head_dim, k_cache, v_cache, block_stride, token_stride, block_size,
+      block_tables, table_stride, query_start, context_lens, positions, n_seqs, scale, out, ldo, scratch,
+      scratch_stride);
   return last_status();
 }
 

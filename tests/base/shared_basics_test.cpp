@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/reasoning.hpp"
+
 #include "base/error.hpp"
 #include "base/finish_reason.hpp"
 #include "base/hash.hpp"
@@ -173,4 +175,16 @@ TEST(Gzip, WholeStreamsOnlyWithTheirTrailers) {
   flipped[flipped.size() - 6] ^= 0x55;  // damage the CRC-32
   EXPECT_THROW(gunzip(flipped, "crc.gz"), Error);
   EXPECT_THROW(gunzip(gz, "big.gz", 1000), Error);  // more than the cap
+}
+
+// One rule for where an answer begins, shared by the math, choice and code graders and the rewards.
+TEST(Reasoning, AnswerAfterTheLastClosingTag) {
+  std::string reason;
+  EXPECT_EQ(*reval::strip_reasoning("a</think>b</think>c", reval::FinishReason::stop), "c");
+  EXPECT_EQ(*reval::strip_reasoning("</think>x", reval::FinishReason::length), "x");  // closed, then cut: an answer
+  EXPECT_EQ(*reval::strip_reasoning("plain", reval::FinishReason::stop), "plain");
+  EXPECT_FALSE(reval::strip_reasoning("<think>a", reval::FinishReason::stop, &reason).has_value());
+  EXPECT_EQ(reason, "unterminated_think");
+  EXPECT_FALSE(reval::strip_reasoning("cut here", reval::FinishReason::length, &reason).has_value());
+  EXPECT_EQ(reason, "truncated_in_think");
 }

@@ -259,19 +259,48 @@ std::map<std::string, std::string> completions(const std::string& db) {
 }
 }  // namespace
 
+// Ctrl-C during a native eval whose samples are all still running (one batch across problems): the process stops
+// within seconds, not after the batch; unfinished samples are dropped, not stored as errors; a resume starts them.
+TEST(Cli, NativeEvalInterruptEndsInFlightSamplesPromptly) {
+  test::TempDir dir;
+  const std::string db = dir.file("int.db");
+  std::vector<std::string> args{"eval", "--backend", "native", "--model", test::shared_path("models/tiny-random-qwen2"),
+                                "--tasks", "math500", "--limit", "3", "--samples", "2", "--max-new-tokens", "20000",
+                                "--threads", "2", "--db", db, "--data-dir", test::shared_path("data"), "--no-progress"};
+  Proc p = spawn(args, dir.file("int.txt"));
+  // Wait until the run is recorded (the engine is generating by then), then interrupt.
+  for (int i = 0; i < 2400 && try_sql_count(db, "SELECT COUNT(*) FROM problems", nullptr) < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(p.pid, SIGINT);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int st = wait_exit(p);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string out = read_file(dir.file("int.txt"));
+  EXPECT_EQ(st, 130) << out;
+  EXPECT_LT(waited, 60.0) << "the interrupt waited for the whole batch";
+  EXPECT_NE(out.find("interrupted"), std::string::npos) << out;
+  EXPECT_EQ(sql_count(db, "SELECT COUNT(*) FROM samples WHERE error != ''"), 0) << "cancelled samples stored as errors";
+  EXPECT_LT(sql_count(db, "SELECT COUNT(*) FROM samples"), 6);
+}
+
 // The native engine's acceptance run: tiny-random-qwen2 on 5 MATH-500 problems x 4 samples, killed once some
 // samples are stored, then resumed: only the missing samples are generated, and (per-sample seeds) every
-// completion equals the one of an uninterrupted run.
+// completion equals the one of an uninterrupted run. The killed run sends one problem at a time (--concurrency 1)
+// so that it is caught between problems; the resumed and the fresh run batch all problems in one scheduler, so the
+// equality also checks that a sample does not depend on its batch mates.
 TEST(Cli, NativeEvalKilledAndResumedGeneratesOnlyMissing) {
   test::TempDir dir;
-  auto args = [&](const std::string& db) {
-    return std::vector<std::string>{"eval", "--backend", "native", "--model",
-                                    test::shared_path("models/tiny-random-qwen2"), "--tasks", "math500", "--limit",
-                                    "5", "--samples", "4", "--max-new-tokens", "24", "--threads", "2", "--db", db,
-                                    "--data-dir", test::shared_path("data"), "--no-progress"};
+  auto args = [&](const std::string& db, bool one_at_a_time = false) {
+    std::vector<std::string> a{"eval", "--backend", "native", "--model",
+                               test::shared_path("models/tiny-random-qwen2"), "--tasks", "math500", "--limit",
+                               "5", "--samples", "4", "--max-new-tokens", "24", "--threads", "2", "--db", db,
+                               "--data-dir", test::shared_path("data"), "--no-progress"};
+    if (one_at_a_time) a.insert(a.end(), {"--concurrency", "1"});
+    return a;
   };
   std::string db = dir.file("killed.db");
-  Proc p = spawn(args(db), dir.file("killed.txt"));
+  Proc p = spawn(args(db, true), dir.file("killed.txt"));
   long long stored = 0;
   for (int i = 0; i < 2400 && stored < 4; ++i) {  // up to 120 s
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -1,5 +1,7 @@
 // CPU kernels against naive double-precision references on odd sizes, strides and thread counts; dtype
-// conversions (exhaustive round trips); ThreadPool coverage; batched-vs-single bitwise equality of matmul.
+// conversions (exhaustive round trips); ThreadPool coverage; batched-vs-single bitwise equality of matmul; the paged
+// KV store and paged attention against the contiguous kernel (bitwise) for a batch of sequences with scattered
+// block tables.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -234,6 +236,80 @@ TEST(Kernels, AttentionGqaCausalWithCache) {
   cpu::attention(q.data(), n_q, heads * hd, heads, kvh, hd, k.data(), v.data(), kvh * hd, n_q, 0, scale, out.data(),
                  heads * hd, scratch.data(), nullptr);
   for (int i = 0; i < hd; ++i) EXPECT_NEAR(out[5 * hd + i], v[1 * hd + i], 1e-6);  // head 5 -> kv group 1
+}
+
+TEST(Kernels, PagedAttentionEqualsContiguousForABatchOfSequences) {
+  const int heads = 6, kvh = 2, hd = 10, bs = 4, row = kvh * hd;
+  // Three sequences: a prefill chunk continuing a cached prefix, a fresh prefill, and a single decode token.
+  struct Seq {
+    int past, n;
+  };
+  const std::vector<Seq> seqs = {{5, 4}, {0, 7}, {11, 1}};
+  const int num_blocks = 16;
+  std::vector<float> kc(static_cast<std::size_t>(num_blocks * bs * row), 0.0f), vc(kc.size(), 0.0f);
+  std::vector<std::int32_t> qstart = {0}, ctx, positions, slots, tables;
+  const int stride = 4;  // table columns
+  std::vector<std::vector<float>> k_full, v_full;
+  const int scattered[] = {13, 2, 9, 6, 0, 15, 4, 11, 7, 1};  // block ids handed out in this order
+  int next_block = 0;
+  int tokens = 0;
+  for (std::size_t s = 0; s < seqs.size(); ++s) {
+    const int len = seqs[s].past + seqs[s].n;
+    std::vector<std::int32_t> table;
+    for (int b = 0; b < (len + bs - 1) / bs; ++b) table.push_back(scattered[next_block++]);
+    table.resize(stride, 0);
+    tables.insert(tables.end(), table.begin(), table.end());
+    k_full.push_back(randn(static_cast<std::size_t>(len * row), 20 + static_cast<unsigned>(s)));
+    v_full.push_back(randn(static_cast<std::size_t>(len * row), 30 + static_cast<unsigned>(s)));
+    // The cached prefix is stored first; the step's own rows are stored by store_kv below.
+    for (int p = 0; p < len; ++p) {
+      const int slot = table[static_cast<std::size_t>(p / bs)] * bs + p % bs;
+      if (p < seqs[s].past) {
+        std::copy_n(k_full[s].begin() + p * row, row, kc.begin() + slot * row);
+        std::copy_n(v_full[s].begin() + p * row, row, vc.begin() + slot * row);
+      } else {
+        positions.push_back(p);
+        slots.push_back(slot);
+      }
+    }
+    tokens += seqs[s].n;
+    qstart.push_back(tokens);
+    ctx.push_back(len);
+  }
+  // New K/V rows of the step, packed [tokens, row] with a wider stride, plus one skipped slot.
+  const int ld = row + 3;
+  std::vector<float> knew(static_cast<std::size_t>(tokens * ld)), vnew(knew.size());
+  int t = 0;
+  for (std::size_t s = 0; s < seqs.size(); ++s)
+    for (int p = seqs[s].past; p < seqs[s].past + seqs[s].n; ++p, ++t) {
+      std::copy_n(k_full[s].begin() + p * row, row, knew.begin() + t * ld);
+      std::copy_n(v_full[s].begin() + p * row, row, vnew.begin() + t * ld);
+    }
+  cpu::store_kv(knew.data(), vnew.data(), ld, tokens, row, slots.data(), kc.data(), vc.data(), bs * row, row, bs);
+  const std::int32_t skipped = -1;
+  cpu::store_kv(knew.data(), vnew.data(), ld, 1, row, &skipped, kc.data(), vc.data(), bs * row, row, bs);
+  auto q = randn(static_cast<std::size_t>(tokens * heads * hd), 40);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    const int max_ctx = 12;
+    std::vector<float> scratch(static_cast<std::size_t>(threads * max_ctx)), out(q.size(), -1.0f);
+    cpu::paged_attention(q.data(), heads * hd, heads, kvh, hd, kc.data(), vc.data(), bs * row, row, bs, tables.data(),
+                         stride, qstart.data(), ctx.data(), positions.data(), static_cast<int>(seqs.size()), scale,
+                         out.data(), heads * hd, scratch.data(), max_ctx, threads > 1 ? &pool : nullptr);
+    // Each sequence against the contiguous kernel on its own cache: bitwise equal.
+    for (std::size_t s = 0; s < seqs.size(); ++s) {
+      const int len = seqs[s].past + seqs[s].n;
+      std::vector<float> sc(static_cast<std::size_t>(len)), want(static_cast<std::size_t>(seqs[s].n * heads * hd));
+      cpu::attention(q.data() + qstart[s] * heads * hd, seqs[s].n, heads * hd, heads, kvh, hd, k_full[s].data(),
+                     v_full[s].data(), row, len, seqs[s].past, scale, want.data(), heads * hd, sc.data(), nullptr);
+      const std::vector<float> got(out.begin() + qstart[s] * heads * hd, out.begin() + qstart[s + 1] * heads * hd);
+      EXPECT_EQ(got, want) << "sequence " << s << ", " << threads << " threads";
+      auto ref = naive_attention(std::vector<float>(q.begin() + qstart[s] * heads * hd, q.begin() + qstart[s + 1] * heads * hd),
+                                 seqs[s].n, heads, kvh, hd, k_full[s], v_full[s], len, seqs[s].past, scale);
+      expect_close(got, ref, 1e-5, "paged attention");
+    }
+  }
 }
 
 }  // namespace

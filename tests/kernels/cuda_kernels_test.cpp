@@ -138,5 +138,36 @@ TEST_F(Cuda, AttentionAndEmbedding) {
   expect_close(de.get(), e, 0, 0, "embedding");
 }
 
+TEST_F(Cuda, PagedStoreAndAttentionMatchTheCpu) {
+  // Two sequences over a scattered block table: a prefill chunk after a cached prefix and a single decode token.
+  const int heads = 6, kvh = 2, hd = 18, bs = 4, row = kvh * hd, num_blocks = 12, stride = 5;
+  const std::vector<std::int32_t> qstart = {0, 5, 6}, ctx = {13, 19}, positions = {8, 9, 10, 11, 12, 18};
+  const std::vector<std::int32_t> tables = {9, 2, 7, 0, 0, /**/ 11, 4, 1, 6, 3};
+  std::vector<std::int32_t> slots;
+  for (int t = 0; t < 6; ++t) {
+    const int s = t < 5 ? 0 : 1, p = positions[t];
+    slots.push_back(tables[s * stride + p / bs] * bs + p % bs);
+  }
+  auto kc = randn(static_cast<std::size_t>(num_blocks * bs * row), 50), vc = randn(kc.size(), 51);
+  auto knew = randn(static_cast<std::size_t>(6 * row), 52), vnew = randn(knew.size(), 53);
+  auto q = randn(static_cast<std::size_t>(6 * heads * hd), 54);
+  const float scale = 1.0f / std::sqrt(float(hd));
+  Dev<float> dkc(kc), dvc(vc), dkn(knew), dvn(vnew), dq(q), dout(q.size());
+  Dev<std::int32_t> dslots(slots), dtab(tables), dqs(qstart), dctx(ctx), dpos(positions);
+  cpu::store_kv(knew.data(), vnew.data(), row, 6, row, slots.data(), kc.data(), vc.data(), bs * row, row, bs);
+  ASSERT_EQ(cuda::store_kv(nullptr, dkn.p, dvn.p, row, 6, row, dslots.p, dkc.p, dvc.p, bs * row, row, bs), 0);
+  expect_close(dkc.get(), kc, 0, 0, "store_kv keys");
+  expect_close(dvc.get(), vc, 0, 0, "store_kv values");
+  std::vector<float> ref(q.size()), scratch(19);
+  cpu::paged_attention(q.data(), heads * hd, heads, kvh, hd, kc.data(), vc.data(), bs * row, row, bs, tables.data(),
+                       stride, qstart.data(), ctx.data(), positions.data(), 2, scale, ref.data(), heads * hd,
+                       scratch.data(), 19, nullptr);
+  Dev<float> dscr(static_cast<std::size_t>(6 * heads * 19));
+  ASSERT_EQ(cuda::paged_attention(nullptr, dq.p, heads * hd, heads, kvh, hd, dkc.p, dvc.p, bs * row, row, bs, dtab.p,
+                                  stride, dqs.p, dctx.p, dpos.p, 2, 6, scale, dout.p, heads * hd, dscr.p, 19),
+            0);
+  expect_close(dout.get(), ref, 1e-5, 1e-4, "paged attention");
+}
+
 }  // namespace
 }  // namespace reval::kernels

@@ -16,16 +16,6 @@
 
 namespace ra = reval::answer;
 
-TEST(Extraction, StripReasoning) {
-  std::string reason;
-  EXPECT_EQ(*ra::strip_reasoning("a</think>b", ""), "b");
-  EXPECT_EQ(*ra::strip_reasoning("plain", ""), "plain");
-  EXPECT_FALSE(ra::strip_reasoning("<think>a", "", &reason).has_value());
-  EXPECT_EQ(reason, "unterminated_think");
-  EXPECT_FALSE(ra::strip_reasoning("cut here", "length", &reason).has_value());
-  EXPECT_EQ(reason, "truncated_in_think");
-}
-
 TEST(Extraction, LastBoxed) {
   EXPECT_EQ(*ra::last_boxed("\\boxed{a{b}c}"), "a{b}c");
   EXPECT_EQ(*ra::last_boxed("\\boxed{1} \\boxed{2}"), "2");

@@ -38,6 +38,13 @@ TEST(Extract, BareUnterminatedAndMissing) {
   std::string why;
   EXPECT_FALSE(extract_code("<think>still thinking ```python\nx\n```", {}, &why));
   EXPECT_EQ(why, "unterminated_think");
+  // Cut off by the length limit before any </think> (a prefilled <think>): still reasoning, no program; the same
+  // text that ended normally is a program.
+  const std::string cut = "drafting\n```python\nprint(1)\n```\n";
+  EXPECT_FALSE(extract_code(cut, {}, &why, reval::FinishReason::length));
+  EXPECT_EQ(why, "truncated_in_think");
+  ASSERT_TRUE(extract_code(cut, {}, &why, reval::FinishReason::stop));
+  EXPECT_TRUE(extract_code("x</think>\n```python\nprint(1)\n", {}, &why, reval::FinishReason::length));
   EXPECT_FALSE(extract_code("<think>a</think>   \n", {}, &why));
   EXPECT_EQ(why, "no_code");
   EXPECT_FALSE(extract_code("```python\n\n```", {}, &why));

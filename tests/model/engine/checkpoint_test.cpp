@@ -8,7 +8,8 @@
 #include <fstream>
 
 #include "model/engine/config.hpp"
-#include "model/engine/generator.hpp"
+#include "model/engine/cpu_ops.hpp"
+#include "model/engine/single_sequence.hpp"
 #include "model/engine/model.hpp"
 #include "base/error.hpp"
 #include "tests/model/engine/golden_util.hpp"
@@ -150,9 +151,9 @@ TEST(Config, Llama3RopeFrequencies) {
 // Logits of `tokens` (all positions) for the model in dir.
 std::vector<float> logits_of(const std::string& dir, const std::vector<TokenId>& tokens, const LoadOptions& o = {}) {
   auto m = Model::load(dir, o);
-  Generator g(m, 2);
-  KVCache cache(m->config(), static_cast<std::int64_t>(tokens.size()));
-  return g.forward(cache, tokens, true);
+  CpuOps ops(2);
+  SequenceRunner runner(m, ops, static_cast<std::int64_t>(tokens.size()));
+  return runner.forward(tokens, true);
 }
 
 const std::vector<TokenId> kTokens = {1, 5, 66, 7, 0, 33, 12};

@@ -1,7 +1,9 @@
 // Acceptance against the reference goldens (transformers fp32): top-16 logits at every prompt position, full
 // logits at the last 4 positions, and 32-token greedy continuations, for tiny-random-qwen2 (sharded bf16, q/k/v
 // bias, untied), tiny-random-llama3 (bf16, tied, llama3 rope scaling, v5 rope_parameters) and tinystories-656k
-// (f32, only lm_head stored). Also checks tinystories against its independent reference_outputs.json.
+// (f32, only lm_head stored). Logits come from the single-sequence path over the paged KV cache (prefill in chunks
+// of 100); the greedy continuations are checked both on that path and through the engine's scheduler. Also checks
+// tinystories against its independent reference_outputs.json.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "model/engine/config.hpp"
-#include "model/engine/generator.hpp"
+#include "model/engine/cpu_ops.hpp"
+#include "model/engine/engine.hpp"
+#include "model/engine/single_sequence.hpp"
 #include "model/engine/model.hpp"
 #include "tests/model/engine/golden_util.hpp"
 
@@ -35,22 +39,20 @@ TEST_P(Golden, LogitsAndGreedyMatchTransformers) {
   if (!std::filesystem::exists(golden_path)) GTEST_SKIP() << "no goldens at " << golden_path;
   auto golden = SafetensorsFile::open(golden_path);
   auto model = Model::load(dir);
-  Generator gen(model, 0);
+  CpuOps ops(0);
+  EngineOptions eo;
+  eo.kv_memory = 64 << 20;
+  Engine engine(model, eo);
   const std::int64_t V = model->vocab_rows();
   for (int p = 0; p < 3; ++p) {
-    const std::string sfx = "_" + std::to_string(p);
+    const std::string sfx = std::string("_").append(std::to_string(p));
     auto ids64 = test::read_i64(golden, "input_ids" + sfx);
     ASSERT_FALSE(ids64.empty());
     std::vector<TokenId> ids(ids64.begin(), ids64.end());
     const std::int64_t n = static_cast<std::int64_t>(ids.size());
     // Prefill in chunks of 100 with logits for every position (exercises the KV cache across chunks).
-    KVCache cache(model->config(), n);
-    std::vector<float> logits;
-    for (std::int64_t b = 0; b < n; b += 100) {
-      const std::int64_t e = std::min(n, b + 100);
-      auto part = gen.forward(cache, std::span<const TokenId>(ids).subspan(b, e - b), true);
-      logits.insert(logits.end(), part.begin(), part.end());
-    }
+    SequenceRunner runner(model, ops, n, 16, 100);
+    std::vector<float> logits = runner.forward(ids, true);
     ASSERT_EQ(static_cast<std::int64_t>(logits.size()), n * V);
     auto top_ids = test::read_i64(golden, "top16_ids" + sfx);
     auto top_logits = test::read_f32(golden, "top16_logits" + sfx);
@@ -87,14 +89,17 @@ TEST_P(Golden, LogitsAndGreedyMatchTransformers) {
     // Greedy continuation with the KV cache, EOS not stopping.
     auto greedy = test::read_i64(golden, "greedy" + sfx);
     ASSERT_FALSE(greedy.empty());
-    GenerateParams gp;
-    gp.max_new_tokens = 32;
-    const std::uint64_t seed = 1;
-    auto out = gen.generate(ids, {&seed, 1}, gp);
-    ASSERT_EQ(out.size(), 1u);
-    ASSERT_GE(out[0].tokens.size(), greedy.size());
-    std::vector<std::int64_t> ours(out[0].tokens.begin(), out[0].tokens.begin() + greedy.size());
+    Request r;
+    r.prompt = ids;
+    r.seeds = {1};
+    r.max_new_tokens = 32;
+    auto single = generate_one(model, ops, r, 0);
+    ASSERT_GE(single.tokens.size(), greedy.size());
+    std::vector<std::int64_t> ours(single.tokens.begin(), single.tokens.begin() + greedy.size());
     EXPECT_EQ(ours, greedy) << name << " prompt " << p;
+    auto batched = engine.generate(r);
+    ASSERT_EQ(batched.size(), 1u);
+    EXPECT_EQ(batched[0].tokens, single.tokens) << name << " prompt " << p << ": engine differs from single path";
   }
 }
 
@@ -106,15 +111,17 @@ TEST(Golden, TinyStoriesReferenceOutputs) {
   std::vector<TokenId> prompt = ref["prompt_ids"].get<std::vector<TokenId>>();
   std::vector<TokenId> expect = ref["greedy_ids"].get<std::vector<TokenId>>();
   auto model = Model::load(dir);
-  Generator gen(model, 0);
-  KVCache cache(model->config(), 8);
-  auto logits = gen.forward(cache, prompt, false);
+  CpuOps ops(0);
+  SequenceRunner runner(model, ops, 8);
+  auto logits = runner.forward(prompt, false);
   auto first8 = ref["last_prompt_position_logits_ids0to7"].get<std::vector<double>>();
   for (int i = 0; i < 8; ++i) EXPECT_NEAR(logits[i], first8[i], 1e-4);
-  GenerateParams gp;
-  gp.max_new_tokens = static_cast<std::int64_t>(expect.size());
-  const std::uint64_t seed = 7;
-  auto out = gen.generate(prompt, {&seed, 1}, gp);
+  Request r;
+  r.prompt = prompt;
+  r.seeds = {7};
+  r.max_new_tokens = static_cast<std::int64_t>(expect.size());
+  Engine engine(model, EngineOptions{});
+  auto out = engine.generate(r);
   // The reference is float64: fp32 must agree at least up to the first near-tie (margin 0.013 at step 29).
   ASSERT_GE(out[0].tokens.size(), 29u);
   std::vector<TokenId> ours(out[0].tokens.begin(), out[0].tokens.begin() + 29), want(expect.begin(), expect.begin() + 29);

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "model/engine/native_backend.hpp"
+#include "model/backends/native_backend.hpp"
 #include "tests/model/hub/mock_hub.hpp"
 #include "tests/test_util.hpp"
 

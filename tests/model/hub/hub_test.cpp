@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "model/engine/native_backend.hpp"
+#include "model/backends/native_backend.hpp"
 #include "model/hub.hpp"
 #include "base/error.hpp"
 #include "tests/model/hub/mock_hub.hpp"
