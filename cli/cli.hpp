@@ -16,5 +16,6 @@ void add_chat_commands(CLI::App& app, int& status);     // render-chat          
 void add_engine_commands(CLI::App& app, int& status);   // generate               (cmd_engine.cpp)
 void add_rating_command(CLI::App& app, int& status);    // rating                 (cmd_rating.cpp)
 void add_merge_command(CLI::App& app, int& status);     // merge                  (cmd_merge.cpp)
+void add_sample_commands(CLI::App& app, int& status);   // samples, export         (cmd_samples.cpp)
 
 }  // namespace reval::cli

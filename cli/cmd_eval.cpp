@@ -145,8 +145,9 @@ void add_eval_commands(CLI::App& app, int& status) {
   eval->add_option("--request-timeout", opts->backend_options.timeout_s, "openai: seconds per request")
       ->capture_default_str();
   eval->add_option("--threads", opts->backend_options.threads, "native: CPU threads (default: all cores)");
-  eval->add_option("--kv-memory", opts->kv_memory,
-                   "native: KV cache budget, e.g. 4GiB or 512MiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
+  eval->add_option_function<std::string>(
+      "--kv-memory", [opts](const std::string& v) { opts->backend_options.native["kv_memory"] = v; },
+      "native: KV cache budget, e.g. 4GiB or 512MiB (default: min(4 GiB, RAM / 4, 2^20 positions))");
   eval->add_option("--hub-url", opts->hub.hub_url,
                    "native: Hugging Face Hub for org/name models (default $HF_ENDPOINT or huggingface.co)");
   eval->add_option("--revision", opts->hub.revision, "native: hub branch, tag or commit (default main)");
@@ -190,8 +191,8 @@ void add_eval_commands(CLI::App& app, int& status) {
                    static_cast<long long>(stats.left_to_grade));
       status = 130;
     } else if (stats.generation_errors > 0) {
-      std::fprintf(stderr, "reval: %lld samples failed to generate (infra_error); run again to retry them\n",
-                   static_cast<long long>(stats.generation_errors));
+      std::fprintf(stderr, "reval: %lld samples failed to generate (infra_error); the first: %s\nreval: run again to retry them\n",
+                   static_cast<long long>(stats.generation_errors), stats.first_generation_error.c_str());
       status = 3;
     }
     if (opts->shard.active() && !stats.interrupted)

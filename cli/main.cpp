@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   reval::cli::add_engine_commands(app, status);
   reval::cli::add_rating_command(app, status);
   reval::cli::add_merge_command(app, status);
+  reval::cli::add_sample_commands(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 #include <deque>
 #include <filesystem>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -271,6 +272,8 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
 
   std::shared_ptr<GraderSet> graders = plan.graders ? plan.graders : std::make_shared<GraderSet>();
   std::atomic<std::int64_t> graded{0}, generated{0}, gen_errors{0};
+  std::mutex first_error_mu;
+  std::string first_error;  // the first generation error's message (guarded by first_error_mu)
   // Samples of this plan already stored, and which of them lack a grade (an earlier run was interrupted).
   std::set<SampleKey> ungraded;
   {
@@ -378,7 +381,10 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
           s.error = c.error;
           if (!guarded_write([&] { store.add_sample(s); })) return;
           ++generated;
-          if (!c.error.empty()) ++gen_errors;
+          if (!c.error.empty() && gen_errors++ == 0) {
+            std::lock_guard lock(first_error_mu);
+            first_error = c.error;
+          }
           progress.add(1, c.completion_tokens);
           grading.submit(grade_job(std::move(s), job.problem, job.task->info.grader));
         };
@@ -418,6 +424,10 @@ EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backen
                             store_failure));
   stats.generated = generated.load();
   stats.generation_errors = gen_errors.load();
+  {
+    std::lock_guard lock(first_error_mu);
+    stats.first_generation_error = first_error;
+  }
   stats.graded = graded.load();
   stats.interrupted = stopping();
   for (const auto& s : store.sample_summaries(run.id)) {

@@ -59,7 +59,6 @@ struct EvalOptions {
   std::string data_dir;              // see resolve_data_dir()
   std::string prompt_template;       // file overriding the tasks' prompt
   bool accept_data_release = false;  // evaluate a data file whose problem count differs from the official release
-  std::string kv_memory;             // native: KV cache budget, e.g. "4GiB" ("" = min(4 GiB, RAM / 4, 2^20 positions))
   bool progress = true;              // progress line on stderr
   // The backend's own settings (model/backends.hpp): replay file, server URL, endpoint, retries, native threads,
   // chat template, ... `model` above fills backend_options.model (a hub id is resolved to its download first).
@@ -92,6 +91,7 @@ struct EvalStats {
   std::int64_t already_stored = 0;
   std::int64_t generated = 0;
   std::int64_t generation_errors = 0;  // infra_error samples produced this time
+  std::string first_generation_error;  // the message of the first of them ("" when none), for the user
   std::int64_t graded = 0;
   bool interrupted = false;
   // The run's state in the store when execute_eval returned (all tasks of the run, earlier ones included).
