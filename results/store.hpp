@@ -34,7 +34,7 @@ struct StoreOptions {
 
 // The schema version this build writes (PRAGMA user_version). Older files are migrated on open; newer ones are
 // refused.
-inline constexpr int kSqliteSchemaVersion = 4;
+inline constexpr int kSqliteSchemaVersion = 5;
 
 // A sample without its completion text, joined with its newest grade (if graded): what metrics and reports read.
 struct SampleSummary {
@@ -110,6 +110,8 @@ class SampleStore {
 
   // Creates the run, or returns the existing run with the same name (its stored config is kept).
   virtual RunInfo create_or_open_run(const RunInfo& run) = 0;
+  // Replaces the stored configuration of a run (a resumed run extended with new tasks or a larger k, a merge).
+  virtual void update_run_config(std::int64_t run_id, const nlohmann::json& config) = 0;
   virtual std::optional<RunInfo> find_run(const std::string& name) = 0;
   virtual std::optional<RunInfo> run_by_id(std::int64_t id) = 0;
   virtual std::vector<RunInfo> list_runs() = 0;
@@ -124,12 +126,14 @@ class SampleStore {
   // Samples already stored for the run; samples whose generation failed (error set) are left out unless asked,
   // so a resumed run generates them again.
   virtual std::set<SampleKey> sample_keys(std::int64_t run_id, bool include_errors = false) = 0;
-  virtual void add_sample(const SampleRecord& sample) = 0;   // queued; durable after flush()
-  virtual void add_grade(const GradeRecord& grade) = 0;      // queued; durable after flush()
+  // Queued; durable after flush(). created_at is stamped now unless the record carries one.
+  virtual void add_sample(const SampleRecord& sample) = 0;
+  // Queued; durable after flush(). A sample has one grade: a new grade replaces the previous one (schema v5).
+  virtual void add_grade(const GradeRecord& grade) = 0;
   virtual void flush() = 0;                                  // waits until everything queued is committed
 
   virtual std::vector<SampleRecord> samples(std::int64_t run_id, const std::string& task = "") = 0;
-  // The newest grade of each sample (across graders/versions).
+  // The grade of each sample (the newest row, for files written before schema v5 held one row per grade).
   virtual std::vector<GradeRecord> grades(std::int64_t run_id, const std::string& task = "") = 0;
 
   // Added for reports (the defaults build them from samples()/grades(); the SQLite store answers with one query

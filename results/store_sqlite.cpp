@@ -12,6 +12,12 @@
 //   error is kept; the next flush()/add_*() call throws it as reval::Error (once), so a lost write is never silent. Read methods flush first, so they see every row queued before them.
 // - A sample is unique per (run, task, problem_id, sample_index). Writing a key again replaces the row (an upsert)
 //   and drops the grades of the old completion (they judged text that no longer exists).
+// - One grade per sample (version 5): add_grade upserts on (run, task, problem_id, sample_index), so a regrade
+//   replaces the previous verdict instead of appending rows (no report showed the history; `reval regrade` says
+//   which verdicts changed). Migration 5 keeps the newest grade of each sample of an older file. Readers still
+//   take the newest row, so a version-4 file opened read-only reads the same.
+// - created_at of a sample or grade is stamped on add unless the record carries one (`reval merge` keeps the
+//   original times).
 // - Ratings (version 3) are derived rows keyed by (run, task, method, params); put_rating replaces the row with the
 //   same key in one synchronous statement (they are few and written after grading, not per sample).
 // - Schema: PRAGMA user_version is the schema version; kMigrations lists one SQL script per version and every
@@ -272,6 +278,12 @@ CREATE TABLE run_leases (
   heartbeat_unix REAL NOT NULL
 );
 )sql"},
+    {5, "one grade per sample: regrade replaces the previous grade (older grade rows dropped)", R"sql(
+DELETE FROM grades WHERE id NOT IN (
+  SELECT MAX(id) FROM grades GROUP BY run_id, task, problem_id, sample_index);
+DROP INDEX IF EXISTS grades_by_sample;
+CREATE UNIQUE INDEX grades_one_per_sample ON grades (run_id, task, problem_id, sample_index);
+)sql"},
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion, "one migration per schema version");
 
@@ -455,6 +467,18 @@ class SqliteStore final : public SampleStore {
     return *stored;
   }
 
+  void update_run_config(std::int64_t run_id, const nlohmann::json& config) override {
+    writable("update a run's configuration");
+    throw_pending_error();
+    std::string text = dump_json(config);
+    std::lock_guard lk(write_mu_);
+    Stmt st(wdb_, "UPDATE runs SET config = ?1 WHERE id = ?2", false, path_);
+    st.bind(1, std::string_view(text));
+    st.bind(2, run_id);
+    step_done(wdb_, st, "runs", fmt::format("{} (config)", run_id));
+    if (sqlite3_changes(wdb_) != 1) throw Error(fmt::format("{}: run {} does not exist", path_, run_id));
+  }
+
   std::optional<RunInfo> find_run(const std::string& name) override {
     auto runs = query_runs("WHERE name = ?1", name, 0);
     if (runs.empty()) return std::nullopt;
@@ -544,14 +568,14 @@ class SqliteStore final : public SampleStore {
   void add_sample(const SampleRecord& sample) override {
     writable("store a sample");
     SampleRecord s = sample;
-    s.created_at = now_utc();
+    if (s.created_at.empty()) s.created_at = now_utc();
     enqueue(QueueItem(std::move(s)));
   }
 
   void add_grade(const GradeRecord& grade) override {
     writable("store a grade");
     GradeRecord g = grade;
-    g.created_at = now_utc();
+    if (g.created_at.empty()) g.created_at = now_utc();
     enqueue(QueueItem(std::move(g)));
   }
 
@@ -1068,7 +1092,11 @@ class SqliteStore final : public SampleStore {
     insert_grade_ = Stmt(wdb_,
                          "INSERT INTO grades (run_id, task, problem_id, sample_index, grader, grader_version,"
                          " verdict, score, extracted, details, created_at)"
-                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+                         " ON CONFLICT (run_id, task, problem_id, sample_index) DO UPDATE SET"
+                         " grader=excluded.grader, grader_version=excluded.grader_version,"
+                         " verdict=excluded.verdict, score=excluded.score, extracted=excluded.extracted,"
+                         " details=excluded.details, created_at=excluded.created_at",
                          true, path_);
     begin_ = Stmt(wdb_, "BEGIN IMMEDIATE", true, path_);
     commit_ = Stmt(wdb_, "COMMIT", true, path_);
