@@ -15,5 +15,8 @@ void add_tokenizer_commands(CLI::App& app, int& status); // tokenize            
 void add_chat_commands(CLI::App& app, int& status);     // render-chat            (cmd_chat.cpp)
 void add_engine_commands(CLI::App& app, int& status);   // generate               (cmd_engine.cpp)
 void add_rating_command(CLI::App& app, int& status);    // rating                 (cmd_rating.cpp)
+void add_merge_command(CLI::App& app, int& status);     // merge                  (cmd_merge.cpp)
+void add_sample_commands(CLI::App& app, int& status);   // samples, export         (cmd_samples.cpp)
+void add_serve_reward_command(CLI::App& app, int& status); // serve-reward       (cmd_serve_reward.cpp)
 
 }  // namespace reval::cli

@@ -1,4 +1,5 @@
-// `reval runs`, `reval report`, `reval compare` and `reval check`: parse options and call the results/ functions.
+// `reval runs`, `reval report`, `reval compare` and `reval check`: parse options and call the results/ functions
+// (report --format html: results/report_html.hpp).
 // All read an existing results database, opened read-only; a missing file is an error (never created empty).
 #include <cstdio>
 #include <filesystem>
@@ -10,21 +11,14 @@
 #include "cli/cli.hpp"
 #include "base/error.hpp"
 #include "results/report.hpp"
+#include "results/report_html.hpp"
 #include "results/store.hpp"
 
 namespace reval::cli {
 
 namespace {
 
-std::unique_ptr<SampleStore> open_existing(const std::string& db) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(db, ec))
-    throw Error(db + ": field 'db': no such results database (create one with `reval eval --db " + db + "`)");
-  StoreOptions o;
-  o.read_only = true;    // reading commands never change the file (and work on read-only media)
-  o.quick_check = true;  // a corrupt file is named as such instead of giving partial numbers
-  return open_sqlite_store(db, o);
-}
+std::unique_ptr<SampleStore> open_existing(const std::string& db) { return open_existing_store(db); }
 
 void write_output(const std::string& text, const std::string& path) {
   if (path.empty() || path == "-") {
@@ -77,14 +71,17 @@ void add_results_commands(CLI::App& app, int& status) {
   }
   {
     struct Opts {
-      std::string db = "reval.db", format = "md", output, task;
-      std::vector<std::string> runs;
+      std::string db = "reval.db", format = "md", output, task, baseline;
+      std::vector<std::string> runs, by;
       std::vector<int> ks;
       int cons_k = 0;
       StatOpts stats;
+      HtmlReportOptions html;
+      double html_max_text_mb = 12;
     };
     auto o = std::make_shared<Opts>();
-    auto* cmd = app.add_subcommand("report", "Leaderboard of runs x tasks: pass@1 with CI, cons@k, pass@k");
+    auto* cmd = app.add_subcommand("report", "Leaderboard of runs x tasks: pass@1 with CI, cons@k, pass@k, tokens, "
+                                             "breakdowns; HTML: one self-contained page with per-problem views");
     cmd->add_option("--db", o->db, "SQLite results file")->capture_default_str();
     cmd->add_option("--format", o->format, "md | csv | json | html")
         ->check(CLI::IsMember({"md", "markdown", "csv", "json", "html"}))
@@ -95,6 +92,23 @@ void add_results_commands(CLI::App& app, int& status) {
     cmd->add_option("--k", o->ks, "pass@k values (default: powers of two up to the samples per problem)")
         ->delimiter(',');
     cmd->add_option("--cons-k", o->cons_k, "k of cons@k (default: all samples of a problem)");
+    cmd->add_option("--by", o->by,
+                    "Break pass@1 down by problem metadata: subject, level, domain, difficulty, platform, category, "
+                    "rating_band, tags, ... or auto (html: auto by default)")
+        ->delimiter(',');
+    cmd->add_option("--baseline", o->baseline, "html: the run the others are compared with (default: the first)");
+    cmd->add_option("--html-completions", o->html.completions,
+                    "html: completions embedded per problem and run (0: none)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--html-completion-chars", o->html.completion_chars,
+                    "html: longest embedded completion in characters (first quarter and last three quarters kept)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--html-max-text", o->html_max_text_mb,
+                    "html: millions of characters of completion text in the whole page (each is cut to fit)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     o->stats.add(cmd);
     cmd->callback([o] {
       auto format = report_format_from_string(o->format);
@@ -105,8 +119,22 @@ void add_results_commands(CLI::App& app, int& status) {
       ro.metrics.ks = o->ks;
       ro.metrics.cons_k = o->cons_k;
       ro.metrics.bootstrap = o->stats.options();
+      ro.by = o->by;
+      if (format == ReportFormat::html) {
+        if (ro.by.empty()) ro.by = {kAutoBreakdown};
+        ro.digests = true;
+      }
       auto board = build_leaderboard(*store, ro);
-      write_output(render_leaderboard(board, format), o->output);
+      if (format == ReportFormat::html) {
+        HtmlReportOptions h = o->html;
+        h.text_budget = static_cast<std::int64_t>(o->html_max_text_mb * 1e6);
+        h.baseline = o->baseline;
+        h.paired.bootstrap = ro.metrics.bootstrap;
+        h.db_path = o->db;
+        write_output(render_html_report(board, store.get(), h), o->output);
+      } else {
+        write_output(render_leaderboard(board, format), o->output);
+      }
       if (!o->output.empty() && o->output != "-")
         std::fprintf(stderr, "reval: wrote %zu rows (%zu runs) to %s\n", board.rows.size(), board.runs.size(),
                      o->output.c_str());
@@ -114,7 +142,7 @@ void add_results_commands(CLI::App& app, int& status) {
   }
   {
     struct Opts {
-      std::string db = "reval.db", run_a, run_b, task;
+      std::string db = "reval.db", run_a, run_b, task, format = "text";
       int permutations = 10000;
       StatOpts stats;
     };
@@ -125,6 +153,9 @@ void add_results_commands(CLI::App& app, int& status) {
     cmd->add_option("RUN_B", o->run_b, "Second run (name or id)")->required();
     cmd->add_option("--db", o->db, "SQLite results file")->capture_default_str();
     cmd->add_option("--task", o->task, "Only this task");
+    cmd->add_option("--format", o->format, "text | md | csv | json")
+        ->check(CLI::IsMember({"text", "md", "markdown", "csv", "json"}))
+        ->capture_default_str();
     cmd->add_option("--permutations", o->permutations, "Random sign flips when there are > 16 problems")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
@@ -135,7 +166,9 @@ void add_results_commands(CLI::App& app, int& status) {
       po.bootstrap = o->stats.options();
       po.permutations = o->permutations;
       auto cmp = compare_runs(*store, o->run_a, o->run_b, o->task, po);
-      write_output(format_comparison(cmp), "");
+      write_output(o->format == "text" ? format_comparison(cmp)
+                                       : render_comparison(cmp, report_format_from_string(o->format)),
+                   "");
       if (cmp.tasks.empty()) status = 1;
     });
   }

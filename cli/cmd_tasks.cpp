@@ -1,5 +1,5 @@
 // `reval tasks`, `reval show` and `reval data fetch` (see cli/cli.hpp). Each callback only parses options and
-// calls the tasks library: task_statuses, find_problem, fetch_task_data.
+// calls the tasks library: task_statuses, load_task (show without an id lists ids), find_problem, fetch_task_data.
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -65,9 +65,10 @@ void add_task_commands(CLI::App& app, int& status) {
     bool json = false;
   };
   auto so = std::make_shared<ShowOpts>();
-  auto* show = app.add_subcommand("show", "Print one problem's prompt exactly as the model sees it (before the chat template)");
+  auto* show = app.add_subcommand("show", "Print one problem's prompt exactly as the model sees it (before the chat "
+                                          "template); without an id, list the task's problem ids");
   show->add_option("task", so->task, "Task name (see `reval tasks`)")->required();
-  show->add_option("id", so->id, "Problem id, e.g. 2024-I-1 or test/algebra/1.json")->required();
+  show->add_option("id", so->id, "Problem id, e.g. 2024-I-1 or test/algebra/1.json (omit to list the ids)");
   show->add_option("--data-dir", so->data_dir, "Benchmark data directory");
   show->add_option("--seed", so->seed, "Seed (GPQA choice shuffling)");
   show->add_option("--prompt-template", so->prompt_template, "File overriding the task's prompt ({problem}, ...)");
@@ -79,6 +80,17 @@ void add_task_commands(CLI::App& app, int& status) {
     o.seed = so->seed;
     if (!so->prompt_template.empty()) o.prompt_template = so->prompt_template;
     o.filters = parse_filters(so->filters);
+    if (so->id.empty()) {  // reval show TASK: the problem ids (with --json: ids and metadata)
+      auto problems = load_task(so->task, o);
+      if (so->json) {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& p : problems) list.push_back({{"id", p.id}, {"metadata", p.metadata}});
+        std::cout << nlohmann::json{{"task", so->task}, {"problems", list}}.dump(2) << "\n";
+      } else {
+        for (const auto& p : problems) std::cout << p.id << "\n";
+      }
+      return;
+    }
     Problem p = find_problem(so->task, so->id, o);
     if (so->json) std::cout << to_json(p).dump(2) << "\n";
     else std::cout << p.prompt << (p.prompt.ends_with('\n') ? "" : "\n");

@@ -20,6 +20,9 @@ int main(int argc, char** argv) {
   reval::cli::add_chat_commands(app, status);
   reval::cli::add_engine_commands(app, status);
   reval::cli::add_rating_command(app, status);
+  reval::cli::add_merge_command(app, status);
+  reval::cli::add_sample_commands(app, status);
+  reval::cli::add_serve_reward_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -32,6 +32,31 @@ std::vector<std::string> gold_answers(const nlohmann::json& gold) {
   return out;
 }
 
+std::string request_from_line(const nlohmann::json& v, std::string_view grader, GradeRequest& out) {
+  if (!v.is_object()) return "expected a JSON object";
+  auto r = v.find("response");
+  if (r == v.end()) return "field 'response': missing";
+  if (!r->is_string()) return "field 'response': expected a string";
+  out.response = r->get<std::string>();
+  auto g = v.find("gold");
+  if ((g == v.end() || g->is_null()) && grader != "code") return "field 'gold': missing";
+  try {
+    out.gold = g != v.end() ? gold_answers(*g) : std::vector<std::string>{};
+  } catch (const Error& e) {
+    return e.what();
+  }
+  out.fields = v;
+  out.fields.erase("response");
+  out.fields.erase("gold");
+  out.finish = FinishReason::stop;
+  if (auto f = out.fields.find("finish_reason"); f != out.fields.end()) {
+    if (!f->is_string()) return "field 'finish_reason': expected a string (stop, length, ...)";
+    out.finish = finish_reason_from_string(f->get<std::string>());
+    out.fields.erase(f);
+  }
+  return "";
+}
+
 GradeResult infra_error_result(std::string_view stage, std::string_view message) {
   GradeResult r;
   r.verdict = Verdict::infra_error;

@@ -49,6 +49,12 @@ struct GradedSample {
   std::optional<std::string> input_error;
 };
 
+// A `reval grade` input line as a request (the one reading shared by `reval grade`, the reward server's /grade and
+// the Python module): an object with `response` (string), `gold` (see gold_answers(); optional for the code grader),
+// an optional `finish_reason` (string) and the grader's fields (everything else). Returns "" or a message naming
+// the field.
+std::string request_from_line(const nlohmann::json& line, std::string_view grader, GradeRequest& out);
+
 // The infra_error result for a failure at `stage` ("generation", "grading").
 GradeResult infra_error_result(std::string_view stage, std::string_view message);
 

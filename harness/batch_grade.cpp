@@ -22,30 +22,6 @@ struct Slot {
   nlohmann::json output;
 };
 
-// Validates one parsed line into a request; returns an error message naming the field, or "".
-std::string to_request(const nlohmann::json& v, const std::string& grader, Slot& slot) {
-  if (!v.is_object()) return "expected a JSON object";
-  auto r = v.find("response");
-  if (r == v.end()) return "field 'response': missing";
-  if (!r->is_string()) return "field 'response': expected a string";
-  slot.request.response = r->get<std::string>();
-  auto g = v.find("gold");
-  if ((g == v.end() || g->is_null()) && grader != "code") return "field 'gold': missing";
-  try {
-    if (g != v.end()) slot.request.gold = gold_answers(*g);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  slot.request.fields = v;
-  slot.request.fields.erase("response");
-  slot.request.fields.erase("gold");
-  if (auto f = slot.request.fields.find("finish_reason"); f != slot.request.fields.end()) {
-    if (!f->is_string()) return "field 'finish_reason': expected a string (stop, length, ...)";
-    slot.request.finish = finish_reason_from_string(f->get<std::string>());
-    slot.request.fields.erase(f);
-  }
-  return "";
-}
 }  // namespace
 
 BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, const BatchGradeOptions& options) {
@@ -59,7 +35,7 @@ BatchGradeStats grade_jsonl(const std::string& input_text, std::ostream& out, co
       s.error = line.error;
     } else {
       s.input = std::move(*line.value);
-      s.error = to_request(s.input, options.grader, s);
+      s.error = request_from_line(s.input, options.grader, s.request);
     }
     slots.push_back(std::move(s));
   });

@@ -6,8 +6,11 @@
 // `concurrency` threads, and hands each completion as soon as it exists to the store (durable in a background
 // transaction) and to a grading pool. A crash loses at most the samples still queued for writing; running the
 // same command again generates only what is missing. Samples whose generation failed are stored with their
-// error and graded infra_error; a resume retries them. regrade() re-grades stored samples with the current
-// graders without generating anything.
+// error and graded infra_error; a resume retries them. A stop request (Ctrl-C) starts no new request, lets
+// in-flight requests and grading jobs finish, drops queued grading jobs (a resume grades those samples) and
+// reports what is stored. A resumed run must mean the same evaluation (run_config.hpp: sampling, system prompt,
+// templates, filters); new tasks, a larger k or a longer --limit extend it and update its stored configuration.
+// regrade() (regrade.cpp) re-grades stored samples with the current graders without generating anything.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -18,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "graders/grading.hpp"
+#include "harness/regrade.hpp"
+#include "harness/run_config.hpp"
 #include "model/backend.hpp"
 #include "model/backends.hpp"
 #include "model/hub.hpp"
@@ -40,13 +46,19 @@ struct EvalOptions {
   std::optional<double> temperature, top_p, min_p;
   std::optional<int> top_k, max_new_tokens;
   std::optional<std::uint64_t> seed;  // run seed (default: the preset's, else 0)
+  std::optional<std::vector<std::string>> stop;  // extra stop strings (replace the preset's; default none)
+  // A system turn before every prompt. Default: the preset's, else none (the R1 protocol uses no system prompt).
+  std::optional<std::string> system_prompt;
+  // --filters: null = the preset's (else none); an object of filters (one task selected), or {task: filters, ...}
+  // (docs/tasks.md lists each task's filters). Replaces the preset's filters of the tasks it names.
+  nlohmann::json filters;
+  ShardSpec shard;                   // --shard I/N: only this machine's share of the problems (run_config.hpp)
   int limit = 0;                     // first N problems of each task (0 = all)
   int concurrency = 0;               // parallel requests (0 = the backend's max_concurrency())
   int grading_threads = 0;           // 0 = hardware concurrency
   std::string data_dir;              // see resolve_data_dir()
   std::string prompt_template;       // file overriding the tasks' prompt
   bool accept_data_release = false;  // evaluate a data file whose problem count differs from the official release
-  std::string kv_memory;             // native: KV cache budget, e.g. "4GiB" ("" = min(4 GiB, RAM / 4, 2^20 positions))
   bool progress = true;              // progress line on stderr
   // The backend's own settings (model/backends.hpp): replay file, server URL, endpoint, retries, native threads,
   // chat template, ... `model` above fills backend_options.model (a hub id is resolved to its download first).
@@ -65,9 +77,12 @@ struct EvalPlan {
   RunInfo run;
   std::vector<TaskPlan> tasks;
   SamplingParams sampling;
+  std::optional<std::string> system_prompt;  // sent as a system message before each prompt when set
   int concurrency = 1;
   int grading_threads = 1;
   bool progress = true;
+  // Graders to use (tests inject fakes); null = a fresh GraderSet.
+  std::shared_ptr<GraderSet> graders;
 };
 
 struct EvalStats {
@@ -76,16 +91,22 @@ struct EvalStats {
   std::int64_t already_stored = 0;
   std::int64_t generated = 0;
   std::int64_t generation_errors = 0;  // infra_error samples produced this time
+  std::string first_generation_error;  // the message of the first of them ("" when none), for the user
   std::int64_t graded = 0;
   bool interrupted = false;
+  // The run's state in the store when execute_eval returned (all tasks of the run, earlier ones included).
+  std::int64_t stored = 0;         // samples stored
+  std::int64_t stored_graded = 0;  // of which graded
+  std::int64_t left_to_grade = 0;  // stored but not graded: a resume grades them
 };
 
 // Loads tasks and builds the plan (no generation). Throws reval::Error for unknown tasks or bad data.
 EvalPlan plan_eval(const EvalOptions& options, const BackendInfo& backend, int backend_concurrency);
 
-// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests and handed to the
-// backend as GenerationRequest::cancel: when it becomes true, no new request starts, samples already finished are
-// stored, and a backend that can stop early drops the unfinished ones (a resume generates them).
+// Generates what is missing, stores and grades it. `stop` (optional) is polled between requests, by every grading
+// job, and handed to the backend as GenerationRequest::cancel: when it becomes true, no new request starts, samples
+// already finished are stored, a backend that can stop early drops the unfinished ones (a resume generates them),
+// grading jobs in flight finish and are stored, and queued grading jobs are dropped.
 EvalStats execute_eval(const EvalPlan& plan, SampleStore& store, Backend& backend,
                        const std::atomic<bool>* stop = nullptr);
 
@@ -95,16 +116,5 @@ EvalStats run_eval(const EvalOptions& options, const std::atomic<bool>* stop = n
 // The backend the options name (native | openai | replay), with a hub id resolved to its cached download first.
 // Throws reval::Error on bad settings.
 std::unique_ptr<Backend> open_backend(const EvalOptions& options);
-
-struct RegradeOptions {
-  std::string db;
-  std::vector<std::string> runs;    // names or ids; empty = every run
-  std::vector<std::string> tasks;   // empty = every task
-  int threads = 0;                  // 0 = hardware concurrency
-  bool progress = true;
-};
-// Re-grades stored samples with the current graders (adds grade rows; samples are untouched). Returns the number
-// of samples graded.
-std::int64_t regrade(const RegradeOptions& options);
 
 }  // namespace reval

@@ -1,8 +1,10 @@
-// See progress.hpp. Redraws at most 10 times a second on a TTY and every 10 s (or each 10 %) otherwise.
+// See progress.hpp. Redraws at most 10 times a second on a TTY and every 10 s (or each 10 % of the work)
+// otherwise.
 #include "harness/progress.hpp"
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -15,6 +17,15 @@ Progress::Progress(std::string label, std::int64_t total, bool enabled, std::FIL
 
 Progress::~Progress() { finish(); }
 
+void Progress::track_grading() { grading_ = true; }
+
+void Progress::set_initial(std::int64_t done, std::int64_t graded) {
+  initial_done_ = done;
+  initial_graded_ = graded;
+  done_ = done;
+  graded_ = graded;
+}
+
 std::string Progress::format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
   auto t = static_cast<long long>(std::llround(s));
@@ -24,16 +35,37 @@ std::string Progress::format_duration(double s) {
 }
 
 std::string Progress::status_line() const {
-  std::int64_t done = done_.load();
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::string line = fmt::format("{}/{}", done, total_);
-  if (total_ > 0) line += fmt::format(" {:.0f}%", 100.0 * static_cast<double>(done) / static_cast<double>(total_));
-  if (elapsed > 0.05 && done > 0) {
-    line += fmt::format(" | {:.2f} samples/s", static_cast<double>(done) / elapsed);
+  return status_line_at(std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+std::string Progress::status_line_at(double elapsed) const {
+  const std::int64_t done = done_.load(), graded = graded_.load();
+  const std::int64_t session_done = done - initial_done_, session_graded = graded - initial_graded_;
+  auto percent = [&](std::int64_t n) {
+    return total_ > 0 ? fmt::format(" {:.0f}%", 100.0 * static_cast<double>(n) / static_cast<double>(total_))
+                      : std::string();
+  };
+  std::string line = grading_ ? fmt::format("generated {}/{}{} | graded {}/{}", done, total_, percent(done), graded,
+                                            total_)
+                              : fmt::format("{}/{}{}", done, total_, percent(done));
+  if (elapsed > 0.05 && (session_done > 0 || session_graded > 0)) {
+    if (session_done > 0) line += fmt::format(" | {:.2f} samples/s", static_cast<double>(session_done) / elapsed);
     if (std::int64_t tok = tokens_.load(); tok > 0)
       line += fmt::format(" | {:.0f} tok/s", static_cast<double>(tok) / elapsed);
-    if (done < total_)
-      line += " | ETA " + format_duration(elapsed / static_cast<double>(done) * static_cast<double>(total_ - done));
+    // Seconds left for one counter at its session rate; NaN when it has no rate yet but work left.
+    auto left = [&](std::int64_t n, std::int64_t session) {
+      if (n >= total_) return 0.0;
+      if (session <= 0) return std::nan("");
+      return elapsed / static_cast<double>(session) * static_cast<double>(total_ - n);
+    };
+    double eta = left(done, session_done);
+    if (grading_) {
+      double g = left(graded, session_graded);
+      // Grading cannot finish before generation; with no grading rate yet, generation's estimate stands.
+      eta = std::isnan(g) ? eta : std::isnan(eta) ? g : std::max(eta, g);
+    }
+    bool finished = done >= total_ && (!grading_ || graded >= total_);
+    if (!finished) line += " | ETA " + format_duration(eta);
   }
   line += " | " + format_duration(elapsed) + " elapsed";
   return line;
@@ -45,29 +77,36 @@ void Progress::add(std::int64_t done, std::int64_t tokens) {
   draw(false);
 }
 
+void Progress::add_graded(std::int64_t graded) {
+  graded_ += graded;
+  draw(false);
+}
+
 void Progress::draw(bool force) {
   if (!enabled_) return;
   std::lock_guard<std::mutex> lock(mu_);
   if (finished_) return;
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_draw_).count();
-  std::int64_t done = done_.load();
+  // Units of work: samples generated, plus samples graded when grading is tracked.
+  const std::int64_t units = done_.load() + (grading_ ? graded_.load() : 0);
+  const std::int64_t all = total_ * (grading_ ? 2 : 1);
   if (tty_) {
-    if (!force && since < 0.1 && done < total_) return;
+    if (!force && since < 0.1 && units < all) return;
     int width = 24;
-    int fill = total_ > 0 ? static_cast<int>(width * done / total_) : 0;
+    int fill = all > 0 ? static_cast<int>(width * std::min(units, all) / all) : 0;
     std::string bar(static_cast<size_t>(fill), '=');
     if (fill < width) bar += '>' + std::string(static_cast<size_t>(width - fill - 1), ' ');
     std::fprintf(out_, "\r\033[K%s [%s] %s", label_.c_str(), bar.c_str(), status_line().c_str());
   } else {
-    bool decile = total_ > 0 && (done * 10 / total_) != ((done - 1) * 10 / total_);
+    bool decile = all > 0 && units > 0 && (units * 10 / all) != ((units - 1) * 10 / all);
     if (!force && since < 10.0 && !decile) return;
-    if (done == last_drawn_done_) return;
+    if (units == last_drawn_units_) return;
     std::fprintf(out_, "%s %s\n", label_.c_str(), status_line().c_str());
   }
   std::fflush(out_);
   last_draw_ = now;
-  last_drawn_done_ = done;
+  last_drawn_units_ = units;
 }
 
 void Progress::finish() {

@@ -18,9 +18,9 @@ namespace reval {
 std::unique_ptr<Backend> open_backend(const EvalOptions& options) {
   BackendOptions b = options.backend_options;
   b.model = options.model;
-  if (!options.kv_memory.empty()) b.native["kv_memory"] = options.kv_memory;
   if (!b.log) b.log = [](const std::string& line) { std::fprintf(stderr, "reval: %s\n", line.c_str()); };
   if (options.concurrency > 0) b.concurrency = options.concurrency;
+  else if (b.base_urls.size() > 1) b.concurrency *= static_cast<int>(b.base_urls.size());  // the default per server
   if (options.backend == "replay" && b.replay_file.empty())
     throw Error("--backend replay needs --responses FILE (JSONL of {task, problem_id, sample_index, completion})");
   if (options.backend == "native" && options.model.empty())

@@ -64,6 +64,9 @@ struct BackendInfo {
   std::string engine_version;
   std::string device;
   std::string chat_template_id; // hash or name of the chat template applied, "" when the server applies it
+  // Backend-specific provenance recorded in the run's config as "backend_details" (servers, tokenizer, how the
+  // prompt's BOS was handled, where token counts come from, ...); empty when there is nothing to add.
+  nlohmann::json details = nlohmann::json::object();
 };
 
 class Backend {

@@ -34,6 +34,21 @@ struct BackendOptions {
 
   // --- openai ---
   std::string base_url = "http://127.0.0.1:8000/v1";  // http:// or https://, optional path prefix
+  // Several servers (replicas, a data-parallel deployment's ranks): requests spread over them by load, all samples
+  // of a problem to one server, failing servers out of rotation for a while (model/backends/server_pool.hpp).
+  // Non-empty: replaces base_url.
+  std::vector<std::string> base_urls;
+  std::string served_model_name;  // the "model" sent in requests; "" = `model` ("" there too: GET /models)
+  // Folder with tokenizer.json (and tokenizer_config.json, a chat template) of the served model: counts prompt and
+  // completion tokens, renders completions prompts, tells whether the server adds a BOS. "" = `model` when it is
+  // such a folder, else none (token counts are then estimated or unknown).
+  std::string tokenizer;
+  // Context length of the servers in tokens (prompt + completion); 0 = max_model_len from GET /models when the
+  // server offers it (vLLM does), else unknown. max_tokens is capped to it minus the prompt's tokens.
+  int context_length = 0;
+  int breaker_failures = 3;        // several servers: consecutive failures that take one out of rotation
+  double breaker_initial_s = 5;    // its first time out of rotation (doubling per trip in a row)
+  double breaker_max_s = 120;
   std::string api_key_env = "OPENAI_API_KEY";         // env var holding the key; unset/empty = no auth header
   std::string endpoint = "chat";                      // "chat" (/chat/completions) | "completions" (/completions)
   double timeout_s = 600;          // read/write timeout of one HTTP request (per socket operation; the server
@@ -47,7 +62,8 @@ struct BackendOptions {
   bool request_n = true;           // true: one request with n = #samples; false: one request per sample
   nlohmann::json extra = nlohmann::json::object();  // JSON merge-patch applied to every request body (null deletes)
   // completions endpoint only: renders the chat into the prompt string. Empty: the backend renders with the chat
-  // template of the `model` directory (if it is one) or the `chat_template` file, else joins contents with "\n".
+  // template of the tokenizer folder (`tokenizer`, else `model` when it is a folder) or the `chat_template` file,
+  // else joins contents with "\n".
   std::function<std::string(const std::vector<ChatMessage>&)> render;
   std::string chat_template_id;    // provenance id of `render`'s template, reported in BackendInfo
   // Optional diagnostics sink (e.g. the CLI's stderr logger): one line per retried attempt. May be called from

@@ -184,19 +184,22 @@ TaskMetrics compute_task_metrics(const std::vector<ProblemSamples>& problems, co
     if (k < 1) throw Error(fmt::format("metrics: field 'ks': pass@k needs k >= 1, got {}", k));
     PassAtK r;
     r.k = k;
-    double sum = 0.0;
-    for (const auto& c : scored) {
-      if (c.n < k) continue;
-      sum += pass_at_k(c.n, c.c, k);
-      ++r.problems;
-    }
-    if (r.problems == 0) continue;
-    r.value = sum / r.problems;
+    std::vector<double> values;
+    values.reserve(scored.size());
+    for (const auto& c : scored)
+      if (c.n >= k) values.push_back(k == 1 ? static_cast<double>(c.c) / c.n : pass_at_k(c.n, c.c, k));
+    if (values.empty()) continue;
+    Estimate e = estimate_mean(values, options.bootstrap);
+    r.problems = e.n;
+    r.value = e.mean;
+    r.se = e.se;
+    r.ci_lo = e.ci_lo;
+    r.ci_hi = e.ci_hi;
     m.pass_at.push_back(r);
   }
 
   int cons_k = options.cons_k > 0 ? options.cons_k : m.max_samples;
-  if (cons_k >= 2) {
+  if (options.vote && cons_k >= 2) {
     ConsensusStats cs;
     cs.k = cons_k;
     std::vector<double> values;

@@ -9,12 +9,16 @@
 //   pass@1 is the mean over problems with n >= 1.
 // - pass@k of a problem is the unbiased estimator 1 - C(n-c, k)/C(n, k) (Chen et al. 2021), computed in the
 //   numerically stable product form 1 - prod_{i=n-c+1..n} (1 - k/i). The task's pass@k is the mean over the
-//   problems with n >= k (others cannot be estimated without bias and are left out; `problems` says how many).
+//   problems with n >= k (others cannot be estimated without bias and are left out; `problems` says how many),
+//   with its standard error and percentile bootstrap interval over those problems (as for pass@1; the k = 1 row
+//   equals pass@1 exactly, interval included).
 // - cons@k of a problem: majority vote over the canonical extracted answers of its first k scored samples
 //   (samples with no extracted answer do not vote). Tie rule: among answers with the most votes, the one whose
 //   first occurrence has the lowest sample index wins; problems where a tie happened are counted in `ties`. The
 //   voted answer counts correct when the earliest sample carrying it was graded correct (samples sharing a
-//   canonical answer share a verdict for deterministic graders). No votes at all counts as wrong.
+//   canonical answer share a verdict for deterministic graders). No votes at all counts as wrong. Voting needs
+//   canonical answers: it is defined for math and choice grading, not for code (whose "answer" is program text),
+//   so callers turn it off there (MetricsOptions::vote).
 // - Standard error: sample standard deviation of the per-problem values / sqrt(problems). Confidence interval:
 //   percentile bootstrap over problems (resampling problems with replacement), seeded and deterministic
 //   (std::mt19937_64, whose output sequence the C++ standard fixes).
@@ -85,6 +89,7 @@ struct ProblemSamples {
 struct MetricsOptions {
   std::vector<int> ks;         // pass@k values; empty: powers of two up to the most scored samples of a problem
   int cons_k = 0;              // cons@k; 0: the most scored samples of a problem. Reported only when >= 2
+  bool vote = true;            // cons@k is defined (canonical answers: math, choice); false: never computed
   BootstrapOptions bootstrap;
 };
 
@@ -92,6 +97,9 @@ struct PassAtK {
   int k = 1;
   double value = 0.0;   // mean over problems with >= k scored samples
   int problems = 0;     // how many problems that is
+  double se = 0.0;      // standard error over those problems; NaN with fewer than 2
+  double ci_lo = 0.0;   // percentile bootstrap interval over those problems; equal to value with fewer than 2
+  double ci_hi = 0.0;
 };
 
 struct ConsensusStats {
@@ -112,7 +120,7 @@ struct TaskMetrics {
   int min_samples = 0;       // fewest scored samples among scored problems
   Estimate pass1;
   std::vector<PassAtK> pass_at;               // ascending k
-  std::optional<ConsensusStats> cons;         // when cons_k >= 2
+  std::optional<ConsensusStats> cons;         // when cons_k >= 2 and voting is defined (MetricsOptions::vote)
   std::map<std::string, double> per_problem;  // problem_id -> pass@1 (scored problems), for paired comparisons
 };
 

@@ -1,5 +1,5 @@
 // The data model stored for every evaluation: a run (with full provenance), its problems, one sample per
-// generated completion, grades (one per sample and grader version; re-grading adds newer rows) and ratings
+// generated completion, grades (one per sample; re-grading replaces it) and ratings
 // (Codeforces-style Elo ratings derived from the grades; recomputed, never accumulated).
 #pragma once
 #include <cstdint>

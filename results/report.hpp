@@ -1,6 +1,7 @@
 // Reports over a SampleStore: per-run task summaries (printed by `reval eval` after a run), the leaderboard of
-// runs x tasks exported as Markdown, CSV, JSON or self-contained HTML (with pass@k curves drawn as inline SVG),
-// the `reval runs` table and paired run comparisons (`reval compare`). Stored Codeforces ratings
+// runs x tasks exported as Markdown, CSV, JSON or self-contained HTML (results/report_html.hpp), breakdowns by
+// problem metadata (subject, level, ...), completion length and truncation per task, the `reval runs` table and
+// paired run comparisons (`reval compare`, as text, Markdown, CSV or JSON). Stored Codeforces ratings
 // (results/codeforces_rating.hpp) appear beside the codeforces task in every format and in comparisons.
 //
 // Everything is computed from SampleStore::sample_summaries (samples joined with their newest grade; completion
@@ -9,6 +10,7 @@
 // Percentages in text formats are value*100 with one decimal; CSV and JSON carry the raw fractions.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,10 +30,46 @@ struct TaskSummary {
   std::string run_name;
   std::string task;
   TaskMetrics metrics;
+  bool voting = true;                    // cons@k is defined: every grade came from a math or choice grader
+  int generated = 0;                     // samples whose generation succeeded (no error)
   int truncated = 0;                     // samples that stopped at the length limit (finish_reason "length")
+  double truncated_share = 0.0;          // truncated / generated; NaN when nothing was generated
   double mean_completion_tokens = 0.0;   // over samples with a known count; NaN when none
+  double median_completion_tokens = 0.0; // over samples with a known count; NaN when none
   double mean_latency_s = 0.0;           // over samples whose generation succeeded; NaN when none
 };
+
+// Breakdowns: a task's problems grouped by a metadata field the loaders store (subject, level, domain, difficulty,
+// platform, category, ...) or a derived one (rating_band: a Codeforces problem rating in 400-point bands, "2800+"
+// at the top). An array-valued field (tags) puts a problem in every group it names; a problem without the field is
+// in the group "(none)". A task none of whose problems has the field gets no breakdown by it.
+inline constexpr const char* kAutoBreakdown = "auto";
+// The keys "auto" tries, in order; a task is broken down by those its problems carry with at least two values.
+const std::vector<std::string>& auto_breakdown_keys();
+// The groups a problem with `metadata` belongs to under `key`; empty when the field is absent.
+std::vector<std::string> breakdown_groups(const std::string& key, const nlohmann::json& metadata);
+
+struct BreakdownRow {
+  std::int64_t run_id = 0;
+  std::string run_name, task, key, group;
+  TaskMetrics metrics;   // over the group's problems: pass@1 with SE and CI, counts (no pass@k, no cons@k)
+};
+
+// One run's samples of one problem, compactly: the HTML report's per-problem view. Samples in index order.
+struct ProblemDigest {
+  std::int64_t run_id = 0;
+  std::string task, problem_id;
+  std::string codes;                 // one character per sample (sample_code)
+  std::vector<int> indexes;          // sample_index of each sample
+  std::vector<std::int64_t> tokens;  // completion tokens of each sample (-1 unknown)
+  std::vector<std::string> answers;  // distinct extracted answers (voting tasks only; cut to 100 characters)
+  std::vector<int> answer_of;        // per sample: index into answers, -1 without one
+  int scored = 0, correct = 0;
+};
+// One character per sample status: C correct, W wrong, N no_answer, E compile_error, R runtime_error, T time_limit,
+// M memory_limit, O output_limit, I infra_error (a grade or a failed generation), U ungraded; lower case when the
+// generation stopped at the length limit.
+char sample_code(const SampleSummary& s);
 
 // Looks a run up by name, else (if all digits) by id. Throws reval::Error listing the known runs when not found.
 RunInfo resolve_run(SampleStore& store, const std::string& name_or_id);
@@ -47,6 +85,8 @@ struct ReportOptions {
   std::vector<std::string> runs;  // names or ids; empty: every run in the store, oldest first
   std::string task;               // only this task; empty: all tasks
   MetricsOptions metrics;         // k values, cons@k, bootstrap (resamples, seed, confidence)
+  std::vector<std::string> by;    // breakdown keys (metadata fields, rating_band, or "auto"); empty: none
+  bool digests = false;           // keep per-problem digests (the HTML report's per-problem view)
 };
 
 struct Leaderboard {
@@ -54,6 +94,10 @@ struct Leaderboard {
   std::vector<std::string> tasks;   // sorted union of the runs' tasks
   std::vector<TaskSummary> rows;    // one per (run, task) that has samples; run order, then task
   std::vector<RatingRecord> ratings;  // stored ratings shown per run (report_ratings()): run order, task, method
+  std::vector<std::string> by;      // the breakdown keys asked for (ReportOptions::by)
+  std::vector<BreakdownRow> breakdowns;  // task, key (in `by` order), group (natural order), then run order
+  std::vector<ProblemDigest> digests;    // with ReportOptions::digests: run order, task, problem
+  MetricsOptions metrics;           // the options the numbers were computed with
   double confidence = 0.95;
 };
 
@@ -94,6 +138,12 @@ struct RunComparison {
 // Paired comparison of pass@1 per problem for every common task (or only `task`).
 RunComparison compare_runs(SampleStore& store, const std::string& run_a, const std::string& run_b,
                            const std::string& task = "", const PairedOptions& options = {});
+// The paired comparison of two summaries of one task (pass@1 per problem scored in both); nullopt when they have no
+// scored problem in common.
+std::optional<TaskComparison> compare_summaries(const TaskSummary& a, const TaskSummary& b,
+                                                const PairedOptions& options = {});
+// The comparison as a terminal table (text) or as Markdown, CSV or JSON (`reval compare --format`).
 std::string format_comparison(const RunComparison& cmp);
+std::string render_comparison(const RunComparison& cmp, ReportFormat format);
 
 }  // namespace reval

@@ -12,6 +12,12 @@
 //   error is kept; the next flush()/add_*() call throws it as reval::Error (once), so a lost write is never silent. Read methods flush first, so they see every row queued before them.
 // - A sample is unique per (run, task, problem_id, sample_index). Writing a key again replaces the row (an upsert)
 //   and drops the grades of the old completion (they judged text that no longer exists).
+// - One grade per sample (version 5): add_grade upserts on (run, task, problem_id, sample_index), so a regrade
+//   replaces the previous verdict instead of appending rows (no report showed the history; `reval regrade` says
+//   which verdicts changed). Migration 5 keeps the newest grade of each sample of an older file. Readers still
+//   take the newest row, so a version-4 file opened read-only reads the same.
+// - created_at of a sample or grade is stamped on add unless the record carries one (`reval merge` keeps the
+//   original times).
 // - Ratings (version 3) are derived rows keyed by (run, task, method, params); put_rating replaces the row with the
 //   same key in one synchronous statement (they are few and written after grading, not per sample).
 // - Schema: PRAGMA user_version is the schema version; kMigrations lists one SQL script per version and every
@@ -37,6 +43,8 @@
 #include <cstdio>
 #include <ctime>
 #include <deque>
+#include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <random>
@@ -76,6 +84,82 @@ std::vector<SampleSummary> SampleStore::sample_summaries(std::int64_t run_id, co
 std::map<std::string, std::int64_t> SampleStore::sample_counts(std::int64_t run_id) {
   std::map<std::string, std::int64_t> out;
   for (auto& s : samples(run_id)) ++out[s.key.task];
+  return out;
+}
+
+std::string sample_status(const std::string& error, const std::optional<GradeRecord>& grade) {
+  if (!error.empty()) return "infra_error";
+  if (!grade) return "ungraded";
+  return std::string(to_string(grade->result.verdict));
+}
+
+void check_sample_status(const std::string& status, const std::string& field) {
+  if (status == "ungraded" || verdict_from_string(status)) return;
+  std::string known;
+  for (auto v : {Verdict::correct, Verdict::wrong, Verdict::no_answer, Verdict::compile_error, Verdict::runtime_error,
+                 Verdict::time_limit, Verdict::memory_limit, Verdict::output_limit, Verdict::infra_error})
+    known.append(to_string(v)).append(", ");
+  throw Error(fmt::format("field '{}': unknown verdict '{}' (known: {}ungraded)", field, status, known));
+}
+
+namespace {
+// Characters (code points) of UTF-8 text, as SQLite's length() counts them.
+std::int64_t utf8_chars(const std::string& s) {
+  std::int64_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+// Byte offset of character `chars` (clamped to the end).
+std::size_t utf8_offset(const std::string& s, std::int64_t chars) {
+  std::size_t i = 0;
+  for (; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80 && chars-- == 0) return i;
+  return s.size();
+}
+}  // namespace
+
+void SampleStore::for_each_sample(std::int64_t run_id, const SampleQuery& q,
+                                  const std::function<void(const SampleDetail&)>& fn) {
+  std::map<SampleKey, GradeRecord> newest;
+  for (auto& g : grades(run_id, q.task)) newest[g.key] = std::move(g);
+  std::map<std::pair<std::string, std::string>, ProblemRecord> problems;
+  if (q.with_problem)
+    for (auto& p : problem_texts(run_id, q.task)) problems[{p.task, p.problem_id}] = std::move(p);
+  auto rows = samples(run_id, q.task);
+  std::sort(rows.begin(), rows.end(), [](const SampleRecord& a, const SampleRecord& b) { return a.key < b.key; });
+  for (auto& s : rows) {
+    if (!q.problem_id.empty() && s.key.problem_id != q.problem_id) continue;
+    if (q.sample_index >= 0 && s.key.sample_index != q.sample_index) continue;
+    if (q.truncated_only && s.finish_reason != "length") continue;
+    SampleDetail d;
+    if (auto it = newest.find(s.key); it != newest.end()) {
+      d.grade_details_json = it->second.result.details.dump();
+      d.grade = std::move(it->second);
+      d.grade->result.details = nlohmann::json::object();
+    }
+    if (!q.statuses.empty() &&
+        std::find(q.statuses.begin(), q.statuses.end(), sample_status(s.error, d.grade)) == q.statuses.end())
+      continue;
+    d.completion_chars = utf8_chars(s.completion);
+    if (q.head_chars >= 0 && d.completion_chars > q.head_chars + q.tail_chars) {
+      d.completion_cut = true;
+      d.completion_tail = s.completion.substr(utf8_offset(s.completion, d.completion_chars - q.tail_chars));
+      s.completion.resize(utf8_offset(s.completion, q.head_chars));
+    }
+    if (auto it = problems.find({s.key.task, s.key.problem_id}); it != problems.end()) {
+      d.has_problem = true;
+      d.prompt = it->second.prompt;
+      d.gold_json = it->second.gold.dump();
+      d.metadata_json = it->second.metadata.dump();
+    }
+    d.sample = std::move(s);
+    fn(d);
+  }
+}
+
+std::vector<ProblemRecord> SampleStore::problem_texts(std::int64_t run_id, const std::string& task) {
+  auto out = problems(run_id, task);
+  for (auto& p : out) p.grading = nlohmann::json::object();
   return out;
 }
 
@@ -193,6 +277,12 @@ CREATE TABLE run_leases (
   acquired_at TEXT NOT NULL,
   heartbeat_unix REAL NOT NULL
 );
+)sql"},
+    {5, "one grade per sample: regrade replaces the previous grade (older grade rows dropped)", R"sql(
+DELETE FROM grades WHERE id NOT IN (
+  SELECT MAX(id) FROM grades GROUP BY run_id, task, problem_id, sample_index);
+DROP INDEX IF EXISTS grades_by_sample;
+CREATE UNIQUE INDEX grades_one_per_sample ON grades (run_id, task, problem_id, sample_index);
 )sql"},
 };
 static_assert(std::size(kMigrations) == kSqliteSchemaVersion, "one migration per schema version");
@@ -377,6 +467,18 @@ class SqliteStore final : public SampleStore {
     return *stored;
   }
 
+  void update_run_config(std::int64_t run_id, const nlohmann::json& config) override {
+    writable("update a run's configuration");
+    throw_pending_error();
+    std::string text = dump_json(config);
+    std::lock_guard lk(write_mu_);
+    Stmt st(wdb_, "UPDATE runs SET config = ?1 WHERE id = ?2", false, path_);
+    st.bind(1, std::string_view(text));
+    st.bind(2, run_id);
+    step_done(wdb_, st, "runs", fmt::format("{} (config)", run_id));
+    if (sqlite3_changes(wdb_) != 1) throw Error(fmt::format("{}: run {} does not exist", path_, run_id));
+  }
+
   std::optional<RunInfo> find_run(const std::string& name) override {
     auto runs = query_runs("WHERE name = ?1", name, 0);
     if (runs.empty()) return std::nullopt;
@@ -466,14 +568,14 @@ class SqliteStore final : public SampleStore {
   void add_sample(const SampleRecord& sample) override {
     writable("store a sample");
     SampleRecord s = sample;
-    s.created_at = now_utc();
+    if (s.created_at.empty()) s.created_at = now_utc();
     enqueue(QueueItem(std::move(s)));
   }
 
   void add_grade(const GradeRecord& grade) override {
     writable("store a grade");
     GradeRecord g = grade;
-    g.created_at = now_utc();
+    if (g.created_at.empty()) g.created_at = now_utc();
     enqueue(QueueItem(std::move(g)));
   }
 
@@ -559,6 +661,121 @@ class SqliteStore final : public SampleStore {
       r.error = st.text(8);
       if (!st.is_null(9)) r.grade = read_grade(st, 9);
       out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  void for_each_sample(std::int64_t run_id, const SampleQuery& q,
+                       const std::function<void(const SampleDetail&)>& fn) override {
+    for (const auto& v : q.statuses) check_sample_status(v, "verdict");
+    flush();
+    std::lock_guard lk(read_mu_);
+    // One cached statement per shape (which filters are set, with or without the problem join), reused across
+    // calls: the HTML report looks up thousands of single samples. Only the filters in use appear in the SQL, so
+    // a lookup by task, problem and index is a search of the (run_id, task, problem_id, sample_index) index, not a
+    // scan of the run ("?2 = '' OR task = ?2" would keep SQLite to run_id alone).
+    const bool by_task = !q.task.empty(), by_problem = !q.problem_id.empty(), by_index = q.sample_index >= 0;
+    const bool by_status = !q.statuses.empty();
+    const int shape = (q.with_problem ? 1 : 0) | (by_task ? 2 : 0) | (by_problem ? 4 : 0) | (by_index ? 8 : 0) |
+                      (q.truncated_only ? 16 : 0) | (by_status ? 32 : 0);
+    Stmt& st = sample_stmts_[shape];
+    if (!st.get()) {
+      std::string sql =
+          "SELECT s.run_id, s.task, s.problem_id, s.sample_index, length(s.completion),"
+          " CASE WHEN ?7 < 0 OR length(s.completion) <= ?7 + ?8 THEN s.completion ELSE substr(s.completion, 1, ?7) END,"
+          " CASE WHEN ?7 < 0 OR ?8 <= 0 OR length(s.completion) <= ?7 + ?8 THEN '' ELSE substr(s.completion, -?8) END,"
+          " s.prompt_tokens, s.completion_tokens, s.finish_reason, s.latency_s, s.seed, s.error, s.created_at,"
+          " g.run_id, g.task, g.problem_id, g.sample_index, g.grader, g.grader_version, g.verdict, g.score,"
+          " g.extracted, g.details, g.created_at";
+      sql += q.with_problem ? ", p.prompt, p.gold, p.metadata" : ", NULL, NULL, NULL";
+      sql += " FROM samples s LEFT JOIN grades g ON g.id = ("
+             "  SELECT MAX(id) FROM grades h WHERE h.run_id = s.run_id AND h.task = s.task"
+             "  AND h.problem_id = s.problem_id AND h.sample_index = s.sample_index)";
+      if (q.with_problem)
+        sql += " LEFT JOIN problems p ON p.run_id = s.run_id AND p.task = s.task AND p.problem_id = s.problem_id";
+      sql += " WHERE s.run_id = ?1";
+      if (by_task) sql += " AND s.task = ?2";
+      if (by_problem) sql += " AND s.problem_id = ?3";
+      if (by_index) sql += " AND s.sample_index = ?4";
+      if (q.truncated_only) sql += " AND s.finish_reason = 'length'";
+      if (by_status)
+        sql += " AND instr(?6, ',' || (CASE WHEN s.error <> '' THEN 'infra_error'"
+               "   WHEN g.id IS NULL THEN 'ungraded' ELSE g.verdict END) || ',') > 0";
+      sql += " ORDER BY s.task, s.problem_id, s.sample_index";
+      st = Stmt(rdb_, sql.c_str(), true, path_);
+    }
+    std::string statuses;
+    if (!q.statuses.empty()) {
+      statuses = ",";
+      for (const auto& v : q.statuses) statuses += v + ",";
+    }
+    Use u(st);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(q.task));
+    st.bind(3, std::string_view(q.problem_id));
+    st.bind(4, q.sample_index);
+    st.bind(6, std::string_view(statuses));
+    st.bind(7, q.head_chars);
+    st.bind(8, q.tail_chars);
+    SampleDetail d;
+    while (step_row(rdb_, st)) {
+      d.sample.run_id = st.i64(0);
+      d.sample.key = SampleKey{st.text(1), st.text(2), static_cast<int>(st.i64(3))};
+      d.completion_chars = st.i64(4);
+      d.sample.completion = st.text(5);
+      d.completion_tail = st.text(6);
+      d.completion_cut = q.head_chars >= 0 && d.completion_chars > q.head_chars + q.tail_chars;
+      d.sample.prompt_tokens = st.i64(7);
+      d.sample.completion_tokens = st.i64(8);
+      d.sample.finish_reason = st.text(9);
+      d.sample.latency_s = st.f64(10);
+      d.sample.seed = static_cast<std::uint64_t>(st.i64(11));
+      d.sample.error = st.text(12);
+      d.sample.created_at = st.text(13);
+      d.grade.reset();
+      d.grade_details_json = "{}";
+      if (!st.is_null(14)) {
+        GradeRecord g;
+        g.run_id = st.i64(14);
+        g.key = SampleKey{st.text(15), st.text(16), static_cast<int>(st.i64(17))};
+        g.grader = st.text(18);
+        g.grader_version = st.text(19);
+        std::string verdict = st.text(20);
+        auto v = verdict_from_string(verdict);
+        if (!v) throw Error(fmt::format("{}: field 'grades.verdict': unknown verdict '{}'", path_, verdict));
+        g.result.verdict = *v;
+        g.result.score = st.f64(21);
+        if (!st.is_null(22)) g.result.extracted = st.text(22);
+        d.grade_details_json = st.text(23);
+        g.created_at = st.text(24);
+        d.grade = std::move(g);
+      }
+      d.has_problem = !st.is_null(25);
+      d.prompt = d.has_problem ? st.text(25) : std::string();
+      d.gold_json = d.has_problem ? st.text(26) : std::string("[]");
+      d.metadata_json = d.has_problem ? st.text(27) : std::string("{}");
+      fn(d);
+    }
+  }
+
+  std::vector<ProblemRecord> problem_texts(std::int64_t run_id, const std::string& task) override {
+    std::lock_guard lk(read_mu_);
+    Stmt st(rdb_,
+            "SELECT run_id, task, problem_id, prompt, gold, metadata FROM problems"
+            " WHERE run_id = ?1 AND (?2 = '' OR task = ?2) ORDER BY task, problem_id",
+            false, path_);
+    st.bind(1, run_id);
+    st.bind(2, std::string_view(task));
+    std::vector<ProblemRecord> out;
+    while (step_row(rdb_, st)) {
+      ProblemRecord p;
+      p.run_id = st.i64(0);
+      p.task = st.text(1);
+      p.problem_id = st.text(2);
+      p.prompt = st.text(3);
+      p.gold = parse_json_column(st.text(4), path_, "problems.gold");
+      p.metadata = parse_json_column(st.text(5), path_, "problems.metadata");
+      out.push_back(std::move(p));
     }
     return out;
   }
@@ -875,7 +1092,11 @@ class SqliteStore final : public SampleStore {
     insert_grade_ = Stmt(wdb_,
                          "INSERT INTO grades (run_id, task, problem_id, sample_index, grader, grader_version,"
                          " verdict, score, extracted, details, created_at)"
-                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+                         " ON CONFLICT (run_id, task, problem_id, sample_index) DO UPDATE SET"
+                         " grader=excluded.grader, grader_version=excluded.grader_version,"
+                         " verdict=excluded.verdict, score=excluded.score, extracted=excluded.extracted,"
+                         " details=excluded.details, created_at=excluded.created_at",
                          true, path_);
     begin_ = Stmt(wdb_, "BEGIN IMMEDIATE", true, path_);
     commit_ = Stmt(wdb_, "COMMIT", true, path_);
@@ -886,6 +1107,7 @@ class SqliteStore final : public SampleStore {
   }
 
   void close_all() {
+    sample_stmts_.clear();
     insert_sample_ = Stmt();
     delete_grades_ = Stmt();
     insert_grade_ = Stmt();
@@ -1140,7 +1362,8 @@ class SqliteStore final : public SampleStore {
   sqlite3* wdb_ = nullptr;
   sqlite3* rdb_ = nullptr;
   std::mutex write_mu_;  // guards wdb_ and the cached write statements
-  std::mutex read_mu_;   // guards rdb_
+  std::mutex read_mu_;   // guards rdb_ and the cached read statements
+  std::map<int, Stmt> sample_stmts_;  // for_each_sample, one per query shape (filters set, problem join)
   Stmt insert_sample_, delete_grades_, insert_grade_, put_problem_, begin_, commit_;
 
   std::mutex qmu_;                    // guards everything below
@@ -1302,6 +1525,16 @@ std::unique_ptr<RunLease> SqliteStore::lease_run(std::int64_t run_id, const Leas
 
 std::unique_ptr<SampleStore> open_sqlite_store(const std::string& path, const StoreOptions& options) {
   return std::make_unique<SqliteStore>(path, options);
+}
+
+std::unique_ptr<SampleStore> open_existing_store(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw Error(path + ": field 'db': no such results database (create one with `reval eval --db " + path + "`)");
+  StoreOptions o;
+  o.read_only = true;    // reading commands never change the file (and work on read-only media)
+  o.quick_check = true;  // a corrupt file is named as such instead of giving partial numbers
+  return open_sqlite_store(path, o);
 }
 
 }  // namespace reval

@@ -105,6 +105,40 @@ std::vector<Problem> load_gpqa_diamond(const LoadOptions& o) {
   return out;
 }
 
+namespace {
+// The four categories of the MMLU paper (Hendrycks et al. 2021), by subject (the file name without "_test"). A
+// subject not listed (a renamed or extra file) gets no category.
+const char* mmlu_category(const std::string& subject) {
+  static const std::map<std::string, const char*> categories = [] {
+    std::map<std::string, const char*> m;
+    for (const char* s : {"abstract_algebra", "astronomy", "college_biology", "college_chemistry",
+                          "college_computer_science", "college_mathematics", "college_physics", "computer_security",
+                          "conceptual_physics", "electrical_engineering", "elementary_mathematics",
+                          "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+                          "high_school_mathematics", "high_school_physics", "high_school_statistics",
+                          "machine_learning"})
+      m[s] = "STEM";
+    for (const char* s : {"formal_logic", "high_school_european_history", "high_school_us_history",
+                          "high_school_world_history", "international_law", "jurisprudence", "logical_fallacies",
+                          "moral_disputes", "moral_scenarios", "philosophy", "prehistory", "professional_law",
+                          "world_religions"})
+      m[s] = "humanities";
+    for (const char* s : {"econometrics", "high_school_geography", "high_school_government_and_politics",
+                          "high_school_macroeconomics", "high_school_microeconomics", "high_school_psychology",
+                          "human_sexuality", "professional_psychology", "public_relations", "security_studies",
+                          "sociology", "us_foreign_policy"})
+      m[s] = "social sciences";
+    for (const char* s : {"anatomy", "business_ethics", "clinical_knowledge", "college_medicine", "global_facts",
+                          "human_aging", "management", "marketing", "medical_genetics", "miscellaneous", "nutrition",
+                          "professional_accounting", "professional_medicine", "virology"})
+      m[s] = "other";
+    return m;
+  }();
+  auto it = categories.find(subject);
+  return it == categories.end() ? nullptr : it->second;
+}
+}  // namespace
+
 std::vector<Problem> load_mmlu(const LoadOptions& o) {
   std::string dir = join_path(o.data_dir, "mmlu/test");
   std::error_code ec;
@@ -158,6 +192,7 @@ std::vector<Problem> load_mmlu(const LoadOptions& o) {
         fail_at(file, r.line, "answer", fmt::format("expected {}, got '{}'", header ? "0-3 or A-D" : "A-D", ans));
       Problem p = choice_problem("mmlu", fmt::format("{}/{}", subject, n - first), question, options, correct, tmpl);
       p.metadata["subject"] = subject;
+      if (const char* category = mmlu_category(subject)) p.metadata["category"] = category;
       out.push_back(std::move(p));
     }
   }

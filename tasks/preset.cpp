@@ -50,7 +50,7 @@ std::vector<std::string> preset_names() {
 
 Preset parse_preset(const nlohmann::json& doc, const std::string& source) {
   if (!doc.is_object()) fail_at(source, 0, "", "a preset must be a JSON object");
-  check_keys(doc, {"id", "version", "description", "seed", "sampling", "tasks"}, source, "");
+  check_keys(doc, {"id", "version", "description", "seed", "sampling", "system_prompt", "tasks"}, source, "");
   Preset p;
   p.path = source;
   if (!doc.contains("id") || !doc["id"].is_string() || doc["id"].get<std::string>().empty())
@@ -70,12 +70,26 @@ Preset parse_preset(const nlohmann::json& doc, const std::string& source) {
   if (doc.contains("sampling")) {
     const auto& s = doc["sampling"];
     if (!s.is_object()) fail_at(source, 0, "sampling", "expected an object");
-    check_keys(s, {"temperature", "top_p", "max_new_tokens"}, source, "sampling.");
+    check_keys(s, {"temperature", "top_p", "max_new_tokens", "stop"}, source, "sampling.");
     p.temperature = number(s, "temperature", p.temperature, 0.0, 10.0, source, "sampling.");
     p.top_p = number(s, "top_p", p.top_p, 0.0, 1.0, source, "sampling.");
     if (s.contains("max_new_tokens") && !s["max_new_tokens"].is_number_integer())
       fail_at(source, 0, "sampling.max_new_tokens", "expected an integer");
     p.max_new_tokens = static_cast<int>(number(s, "max_new_tokens", p.max_new_tokens, 1, 1 << 24, source, "sampling."));
+    if (s.contains("stop")) {
+      const auto& stop = s["stop"];
+      if (!stop.is_array()) fail_at(source, 0, "sampling.stop", "expected a list of strings");
+      for (size_t i = 0; i < stop.size(); ++i) {
+        std::string at = fmt::format("sampling.stop[{}]", i);
+        if (!stop[i].is_string()) fail_at(source, 0, at, "expected a string");
+        if (stop[i].get<std::string>().empty()) fail_at(source, 0, at, "an empty stop string would stop at once");
+        p.stop.push_back(stop[i].get<std::string>());
+      }
+    }
+  }
+  if (doc.contains("system_prompt")) {
+    if (!doc["system_prompt"].is_string()) fail_at(source, 0, "system_prompt", "expected a string");
+    p.system_prompt = doc["system_prompt"].get<std::string>();
   }
   if (!doc.contains("tasks") || !doc["tasks"].is_array() || doc["tasks"].empty())
     fail_at(source, 0, "tasks", "missing or empty list");

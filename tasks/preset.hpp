@@ -2,10 +2,12 @@
 // their k and filters, and the sampling settings. `reval eval --suite r1` loads one through load_preset().
 // Format (docs/tasks.md):
 //   {"id": "r1", "version": 1, "description": "...", "seed": 0,
-//    "sampling": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768},
+//    "sampling": {"temperature": 0.6, "top_p": 0.95, "max_new_tokens": 32768, "stop": ["..."]},
+//    "system_prompt": "..." (optional; the R1 protocol has none),
 //    "tasks": [{"task": "aime24", "k": 64}, {"task": "livecodebench", "k": 16, "filters": {...}}, ...]}
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,8 @@ struct Preset {
   double top_p = 0.95;
   int max_new_tokens = 32768;
   std::uint64_t seed = 0;
+  std::vector<std::string> stop;      // sampling.stop: extra stop strings (default none)
+  std::optional<std::string> system_prompt;  // a system turn before every prompt (default none, as in R1)
   std::vector<PresetTask> tasks;
   std::string label() const { return id + "@v" + std::to_string(version); }  // stored as RunInfo::preset
 };

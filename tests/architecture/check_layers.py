@@ -16,7 +16,8 @@ ALLOWED = {
     "tasks": {"base", "tasks"},
     "harness": {"base", "sandbox", "graders", "model", "results", "tasks", "harness"},
     "python": {"base", "sandbox", "graders", "python"},
-    "cli": {"base", "sandbox", "kernels", "graders", "model", "results", "tasks", "harness", "cli"},
+    "server": {"base", "sandbox", "graders", "server"},
+    "cli": {"base", "sandbox", "kernels", "graders", "model", "results", "tasks", "harness", "server", "cli"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_0-9]+)/')
 

@@ -284,6 +284,25 @@ TEST(Cli, NativeEvalInterruptEndsInFlightSamplesPromptly) {
   EXPECT_LT(sql_count(db, "SELECT COUNT(*) FROM samples"), 6);
 }
 
+// --kv-memory reaches the native engine through eval: a budget too small for one sample is a clear error before
+// anything is generated; a sufficient one runs.
+TEST(Cli, NativeEvalKvMemoryFlag) {
+  test::TempDir dir;
+  auto args = [&](const std::string& kv, const std::string& db) {
+    return std::vector<std::string>{"eval", "--backend", "native", "--model", test::shared_path("models/tinystories-656k"),
+                                    "--tasks", "math500", "--limit", "1", "--samples", "1", "--max-new-tokens", "30",
+                                    "--threads", "1", "--kv-memory", kv, "--db", db, "--data-dir",
+                                    test::shared_path("data"), "--no-progress"};
+  };
+  auto small = run_reval(args("16KiB", dir.file("small.db")), dir);
+  EXPECT_NE(small.status, 0) << small.output;
+  EXPECT_NE(small.output.find("KV cache too small"), std::string::npos) << small.output;
+  EXPECT_NE(small.output.find("--kv-memory"), std::string::npos) << small.output;
+  auto enough = run_reval(args("4MiB", dir.file("enough.db")), dir);
+  EXPECT_EQ(enough.status, 0) << enough.output;
+  EXPECT_EQ(sql_count(dir.file("enough.db"), "SELECT COUNT(*) FROM samples"), 1);
+}
+
 // The native engine's acceptance run: tiny-random-qwen2 on 5 MATH-500 problems x 4 samples, killed once some
 // samples are stored, then resumed: only the missing samples are generated, and (per-sample seeds) every
 // completion equals the one of an uninterrupted run. The killed run sends one problem at a time (--concurrency 1)

@@ -11,7 +11,9 @@
 #include <mutex>
 
 #include "base/error.hpp"
+#include "graders/grader.hpp"
 #include "harness/eval.hpp"
+#include "harness/progress.hpp"
 #include "results/store.hpp"
 #include "tests/results/fault_vfs.hpp"
 #include "tests/test_util.hpp"
@@ -30,6 +32,10 @@ class ScriptedBackend : public Backend {
                                    const std::function<void(const Completion&)>& on_sample) override {
     if (before_generate) before_generate(req.problem_id);
     std::vector<Completion> out;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      requests_.push_back(req);
+    }
     for (int i : req.sample_indices) {
       {
         std::lock_guard<std::mutex> lock(mu_);
@@ -55,6 +61,10 @@ class ScriptedBackend : public Backend {
     std::lock_guard<std::mutex> lock(mu_);
     return calls_;
   }
+  std::vector<GenerationRequest> requests() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requests_;
+  }
   std::atomic<bool> fail_{false};
   std::function<void(const std::string&)> before_generate;  // called first in generate() (may block)
   int stop_after_ = 0;
@@ -64,6 +74,7 @@ class ScriptedBackend : public Backend {
   std::map<std::string, std::string> gold_;
   std::mutex mu_;
   std::map<std::string, std::vector<int>> calls_;
+  std::vector<GenerationRequest> requests_;
   std::atomic<int> produced_{0};
 };
 
@@ -291,4 +302,277 @@ TEST(Eval, SecondEvaluatorOfARunIsRefused) {
   EXPECT_TRUE(backend.calls().empty());
   held.reset();  // released: the run is free again
   EXPECT_EQ(execute_eval(plan, *store, backend).generated, 4);
+}
+
+namespace {
+
+// The config plan_eval would write for a hand-made plan's tasks.
+void describe_tasks(EvalPlan& plan) {
+  nlohmann::json tasks = nlohmann::json::array();
+  for (const auto& tp : plan.tasks)
+    tasks.push_back({{"task", tp.info.name}, {"samples", tp.samples}, {"problems", tp.problems.size()},
+                     {"grader", tp.info.grader}, {"filters", nlohmann::json::object()}});
+  plan.run.config["tasks"] = tasks;
+}
+
+// A grader that holds each sample until a stop is requested (so grading is still queued when the run stops).
+class HeldGrader : public Grader {
+ public:
+  explicit HeldGrader(const std::atomic<bool>* release) : release_(release) {}
+  std::string_view name() const override { return "math"; }
+  std::string_view version() const override { return "held"; }
+  GradeResult grade(const GradeRequest&) const override {
+    ++started;
+    for (int i = 0; i < 6000 && !release_->load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    GradeResult r;
+    r.verdict = Verdict::correct;
+    r.score = 1;
+    return r;
+  }
+  mutable std::atomic<int> started{0};
+
+ private:
+  const std::atomic<bool>* release_;
+};
+
+}  // namespace
+
+TEST(Eval, SystemPromptAndStopStringsReachTheBackend) {
+  test::TempDir dir;
+  auto store = open_sqlite_store(dir.file("r.db"));
+  ScriptedBackend backend(golds(2));
+  EvalPlan plan = make_plan(2, 1);
+  plan.system_prompt = "Answer tersely.";
+  plan.sampling.stop = {"</answer>", "\n\nQ:"};
+  execute_eval(plan, *store, backend);
+  auto requests = backend.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  for (const auto& r : requests) {
+    ASSERT_EQ(r.messages.size(), 2u);
+    EXPECT_EQ(r.messages[0].role, "system");
+    EXPECT_EQ(r.messages[0].content, "Answer tersely.");
+    EXPECT_EQ(r.messages[1].role, "user");
+    EXPECT_EQ(r.sampling.stop, (std::vector<std::string>{"</answer>", "\n\nQ:"}));
+  }
+  // Without one (the R1 protocol), the prompt is the only message.
+  test::TempDir dir2;
+  auto store2 = open_sqlite_store(dir2.file("r.db"));
+  ScriptedBackend plain(golds(2));
+  execute_eval(make_plan(2, 1), *store2, plain);
+  for (const auto& r : plain.requests()) {
+    ASSERT_EQ(r.messages.size(), 1u);
+    EXPECT_EQ(r.messages[0].role, "user");
+  }
+}
+
+TEST(Eval, ExtendedRunUpdatesItsStoredConfig) {
+  test::TempDir dir;
+  auto store = open_sqlite_store(dir.file("r.db"));
+  ScriptedBackend backend(golds(3));
+  EvalPlan first = make_plan(3, 2);
+  describe_tasks(first);
+  EvalStats s1 = execute_eval(first, *store, backend);
+  EXPECT_EQ(store->run_by_id(s1.run_id)->config["tasks"][0]["samples"], 2);
+
+  // Larger k and a second task: the stored configuration says what the run now holds.
+  EvalPlan second = make_plan(3, 4);
+  TaskPlan gsm;
+  gsm.info = TaskInfo{"gsm8k", "test", AnswerKind::math, "math", 1};
+  gsm.samples = 1;
+  Problem p;
+  p.task = "gsm8k";
+  p.id = "p0";
+  p.prompt = "1+0?";
+  p.gold = {"1"};
+  gsm.problems.push_back(p);
+  second.tasks.push_back(gsm);
+  describe_tasks(second);
+  EvalStats s2 = execute_eval(second, *store, backend);
+  EXPECT_EQ(s2.run_id, s1.run_id);
+  EXPECT_EQ(s2.generated, 3 * 2 + 1);
+  auto config = store->run_by_id(s1.run_id)->config;
+  ASSERT_EQ(config["tasks"].size(), 2u) << config.dump();
+  EXPECT_EQ(config["tasks"][0]["task"], "math500");
+  EXPECT_EQ(config["tasks"][0]["samples"], 4);
+  EXPECT_EQ(config["tasks"][1]["task"], "gsm8k");
+  EXPECT_EQ(config["tasks"][1]["problems"], 1);
+
+  // A resume with a smaller k keeps the larger one; one with another system prompt is refused.
+  EvalPlan smaller = make_plan(3, 1);
+  describe_tasks(smaller);
+  execute_eval(smaller, *store, backend);
+  EXPECT_EQ(store->run_by_id(s1.run_id)->config["tasks"][0]["samples"], 4);
+  EvalPlan other = make_plan(3, 4);
+  describe_tasks(other);
+  other.run.config["system_prompt"] = "Be brief.";
+  try {
+    execute_eval(other, *store, backend);
+    ADD_FAILURE() << "resumed with another system prompt";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("system_prompt"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Eval, StopDropsQueuedGradingAndSaysWhatIsLeft) {
+  test::TempDir dir;
+  auto store = open_sqlite_store(dir.file("r.db"));
+  std::atomic<bool> stop{false};
+  ScriptedBackend backend(golds(10));
+  backend.stop_after_ = 20;  // the stop comes once every sample is generated, while grading is still held
+  backend.stop_ = &stop;
+  EvalPlan plan = make_plan(10, 2);
+  plan.grading_threads = 2;
+  auto graders = std::make_shared<GraderSet>();
+  auto held = std::make_unique<HeldGrader>(&stop);
+  HeldGrader* held_ptr = held.get();
+  graders->add("math", std::move(held));
+  plan.graders = graders;
+  EvalStats s = execute_eval(plan, *store, backend, &stop);
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.generated, 20);
+  EXPECT_EQ(s.stored, 20);
+  // Only the jobs already running when the stop came finished (at most one per grading thread).
+  EXPECT_LE(held_ptr->started.load(), 2);
+  EXPECT_LE(s.graded, 2);
+  EXPECT_EQ(s.stored_graded, s.graded);
+  EXPECT_EQ(s.left_to_grade, 20 - s.graded);
+  EXPECT_EQ(static_cast<std::int64_t>(store->grades(s.run_id).size()), s.graded);
+
+  // The resume grades what was left and generates nothing.
+  stop = false;
+  ScriptedBackend again(golds(10));
+  EvalPlan resume = make_plan(10, 2);
+  EvalStats r = execute_eval(resume, *store, again, &stop);
+  EXPECT_EQ(r.generated, 0);
+  EXPECT_EQ(r.graded, 20 - s.graded);
+  EXPECT_EQ(r.left_to_grade, 0);
+  EXPECT_EQ(store->grades(s.run_id).size(), 20u);
+}
+
+TEST(Progress, CountsGradingAndEstimatesFromThisSessionOnly) {
+  Progress p("[t]", 100, /*enabled=*/false);
+  p.track_grading();
+  p.set_initial(40, 30);  // a resumed run: 40 generated, 30 graded before this session
+  EXPECT_EQ(p.status_line_at(10), "generated 40/100 40% | graded 30/100 | 10s elapsed");
+  p.add(10, 500);
+  p.add_graded(5);
+  // 10 samples in 10 s: 50 left -> 50 s; grading 5 in 10 s: 65 left -> 130 s; the later one is the ETA.
+  EXPECT_EQ(p.status_line_at(10), "generated 50/100 50% | graded 35/100 | 1.00 samples/s | 50 tok/s | ETA 2m10s | "
+                                  "10s elapsed");
+  p.add(50);
+  p.add_graded(65);
+  EXPECT_EQ(p.status_line_at(20), "generated 100/100 100% | graded 100/100 | 3.00 samples/s | 25 tok/s | 20s elapsed");
+  Progress plain("[r]", 10, false);
+  plain.add(5);
+  EXPECT_EQ(plain.status_line_at(5), "5/10 50% | 1.00 samples/s | ETA 5s | 5s elapsed");
+}
+
+// plan_eval on the shared data: what a run records and which problems a shard holds.
+namespace {
+EvalOptions shared_options() {
+  EvalOptions o;
+  o.model = "m";
+  o.tasks = {"math500"};
+  o.limit = 10;
+  o.samples = 2;
+  o.data_dir = test::shared_path("data");
+  o.progress = false;
+  return o;
+}
+BackendInfo info(const std::string& backend) { return {backend, "m", "", "v", "d", "tmpl"}; }
+}  // namespace
+
+TEST(PlanEval, ReplayRecordsNoSamplingItDidNotUse) {
+  EvalOptions o = shared_options();
+  o.temperature = 0.3;
+  o.stop = std::vector<std::string>{"</s>"};
+  o.system_prompt = "x";
+  EvalPlan replay = plan_eval(o, info("replay"), 1);
+  EXPECT_FALSE(replay.run.config.contains("sampling")) << replay.run.config.dump();
+  EXPECT_FALSE(replay.run.config.contains("system_prompt"));
+  EXPECT_FALSE(replay.run.config.contains("chat_template_id"));
+  EXPECT_FALSE(replay.system_prompt.has_value());
+  // A generating backend records what it will use.
+  EvalPlan gen = plan_eval(o, info("openai"), 1);
+  EXPECT_EQ(gen.run.config["sampling"]["temperature"], 0.3);
+  EXPECT_EQ(gen.run.config["sampling"]["stop"], (nlohmann::json{"</s>"}));
+  EXPECT_EQ(gen.run.config["system_prompt"], "x");
+  EXPECT_EQ(gen.run.config["chat_template_id"], "tmpl");
+  ASSERT_TRUE(gen.system_prompt.has_value());
+  EXPECT_EQ(*gen.system_prompt, "x");
+  o.system_prompt = "";  // "" turns a preset's system prompt off
+  EXPECT_TRUE(plan_eval(o, info("openai"), 1).run.config["system_prompt"].is_null());
+  o.stop = std::vector<std::string>{""};
+  EXPECT_THROW(plan_eval(o, info("openai"), 1), Error);
+}
+
+TEST(PlanEval, ShardsSplitTheProblemsAfterLimit) {
+  EvalOptions o = shared_options();
+  EvalPlan whole = plan_eval(o, info("openai"), 1);
+  ASSERT_EQ(whole.tasks[0].problems.size(), 10u);
+  std::map<std::string, int> seen;
+  for (int i = 1; i <= 4; ++i) {
+    o.shard = parse_shard(std::to_string(i) + "/4");
+    EvalPlan part = plan_eval(o, info("openai"), 1);
+    EXPECT_EQ(part.run.name, whole.run.name) << "shards are one run";
+    EXPECT_EQ(part.run.config["shard"], (nlohmann::json{{"count", 4}, {"indices", {i}}}));
+    EXPECT_EQ(part.run.config["tasks"][0]["problems"], part.tasks[0].problems.size());
+    for (const auto& p : part.tasks[0].problems) ++seen[p.id];
+    // The same shard on another machine (another load) is the same problems.
+    EvalPlan again = plan_eval(o, info("openai"), 1);
+    ASSERT_EQ(again.tasks[0].problems.size(), part.tasks[0].problems.size());
+    for (size_t k = 0; k < part.tasks[0].problems.size(); ++k)
+      EXPECT_EQ(again.tasks[0].problems[k].id, part.tasks[0].problems[k].id);
+  }
+  ASSERT_EQ(seen.size(), 10u);
+  for (const auto& p : whole.tasks[0].problems) EXPECT_EQ(seen[p.id], 1) << p.id;
+  // A longer --limit keeps every problem in its shard.
+  o.shard = parse_shard("2/4");
+  EvalPlan short_limit = plan_eval(o, info("openai"), 1);
+  o.limit = 20;
+  EvalPlan long_limit = plan_eval(o, info("openai"), 1);
+  for (const auto& p : short_limit.tasks[0].problems) {
+    bool kept = false;
+    for (const auto& q : long_limit.tasks[0].problems) kept = kept || q.id == p.id;
+    EXPECT_TRUE(kept) << p.id;
+  }
+}
+
+TEST(PlanEval, FiltersOnEval) {
+  EvalOptions o;
+  o.model = "m";
+  o.tasks = {"livecodebench"};
+  o.data_dir = std::string(REVAL_SOURCE_DIR) + "/tests/tasks/data";
+  o.accept_data_release = true;
+  o.progress = false;
+  size_t all = plan_eval(o, info("openai"), 1).tasks[0].problems.size();
+  o.filters = {{"platform", "leetcode"}};
+  EvalPlan leet = plan_eval(o, info("openai"), 1);
+  ASSERT_FALSE(leet.tasks[0].problems.empty());
+  EXPECT_LT(leet.tasks[0].problems.size(), all);
+  for (const auto& p : leet.tasks[0].problems) EXPECT_EQ(p.metadata["platform"], "leetcode") << p.id;
+  EXPECT_EQ(leet.run.config["tasks"][0]["filters"], o.filters);
+  // The per-task form gives the same problems.
+  o.filters = {{"livecodebench", {{"platform", "leetcode"}}}};
+  EXPECT_EQ(plan_eval(o, info("openai"), 1).tasks[0].problems.size(), leet.tasks[0].problems.size());
+  // A filter object with several tasks selected is ambiguous; a task not selected is an error.
+  o.tasks = {"livecodebench", "math500"};
+  o.filters = {{"platform", "leetcode"}};
+  try {
+    plan_eval(o, info("openai"), 1);
+    ADD_FAILURE() << "ambiguous --filters accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("per task"), std::string::npos) << e.what();
+  }
+  // An empty object names no task: nothing is filtered, whatever is selected.
+  o.tasks = {"livecodebench", "codeforces"};
+  o.filters = nlohmann::json::object();
+  EvalPlan none = plan_eval(o, info("openai"), 1);
+  ASSERT_EQ(none.tasks.size(), 2u);
+  EXPECT_EQ(none.tasks[0].problems.size(), all);
+  o.tasks = {"livecodebench"};
+  o.filters = {{"codeforces", {{"rating_min", 800}}}};
+  EXPECT_THROW(plan_eval(o, info("openai"), 1), Error);
+  o.filters = nlohmann::json::array();
+  EXPECT_THROW(plan_eval(o, info("openai"), 1), Error);
 }

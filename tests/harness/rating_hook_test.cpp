@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -92,8 +93,29 @@ TEST(RatingHook, EvalThenRegradeRecomputeTheRating) {
   ro.db = db;
   ro.threads = 2;
   ro.progress = false;
-  EXPECT_EQ(regrade(ro), 20);
+  std::map<SampleKey, Verdict> before;
+  {
+    auto store = open_sqlite_store(db);
+    for (const auto& g : store->grades(run_id)) before[g.key] = g.result.verdict;
+  }
+  ro.list_changes = true;
+  RegradeStats regraded = regrade(ro);
+  EXPECT_EQ(regraded.graded, 20);
   auto store = open_sqlite_store(db);
+  // The changes regrade reports are exactly the verdicts that differ, and the grade was replaced, not appended.
+  std::int64_t differ = 0;
+  for (const auto& g : store->grades(run_id)) differ += before.at(g.key) != g.result.verdict;
+  EXPECT_GE(differ, 3) << "the three correct samples are no longer correct";
+  EXPECT_EQ(regraded.changed, differ);
+  EXPECT_EQ(static_cast<std::int64_t>(regraded.changes.size()), differ);
+  EXPECT_EQ(regraded.changes_by_kind.count("correct -> correct"), 0u);
+  std::int64_t correct_before = 0;
+  for (const auto& c : regraded.changes) {
+    EXPECT_NE(c.old_verdict, c.new_verdict);
+    correct_before += c.old_verdict == "correct";
+  }
+  EXPECT_EQ(correct_before, 3);
+  EXPECT_EQ(store->check().rows.at("grades"), 20) << "a regrade replaces each grade (one row per sample)";
   for (const auto& g : store->grades(run_id)) {  // "\boxed{..}" does not compile: scored, not correct
     ASSERT_NE(g.result.verdict, Verdict::correct) << g.result.details.dump();
     ASSERT_NE(g.result.verdict, Verdict::infra_error) << g.result.details.dump();

@@ -115,6 +115,63 @@ TEST(ResultsCli, RunsReportCompare) {
   EXPECT_NE(badfmt.status, 0);
 }
 
+// `reval samples`, `reval export` (JSONL and CSV files), `report --by`, `compare --format` through the binary.
+TEST(ResultsCli, SamplesExportBreakdownsAndCompareFormats) {
+  test::TempDir dir;
+  std::string db = dir.file("r.db");
+  fill(db);
+
+  auto wrong = run({"samples", "--db", db, "--run", "good", "--problem", "p3", "--verdict", "wrong"});
+  ASSERT_EQ(wrong.status, 0) << wrong.output;
+  EXPECT_NE(wrong.output.find("==== aime24 / p3 ===="), std::string::npos) << wrong.output;
+  EXPECT_NE(wrong.output.find("---- sample 3 | wrong | extracted \"13\""), std::string::npos) << wrong.output;
+  EXPECT_EQ(wrong.output.find("---- sample 0"), std::string::npos) << "only the wrong sample";
+
+  auto jl = run({"samples", "--db", db, "--run", "weak", "--task", "aime24", "--format", "jsonl", "--verdict",
+                 "correct"});
+  ASSERT_EQ(jl.status, 0) << jl.output;
+  size_t rows = 0;
+  for (size_t a = 0, b; (b = jl.output.find('\n', a)) != std::string::npos; a = b + 1) {
+    auto j = nlohmann::json::parse(jl.output.substr(a, b - a));
+    EXPECT_EQ(j["verdict"], "correct");
+    EXPECT_EQ(j["run"], "weak");
+    ++rows;
+  }
+  EXPECT_EQ(rows, 20u);  // one correct sample of 4 per problem
+
+  std::string jsonl = dir.file("all.jsonl"), csv = dir.file("all.csv");
+  auto ej = run({"export", "--db", db, "--run", "good,weak", "--output", jsonl});
+  ASSERT_EQ(ej.status, 0) << ej.output;
+  EXPECT_NE(ej.output.find("wrote 160 samples"), std::string::npos) << ej.output;
+  size_t n = 0;
+  for_each_jsonl_file(jsonl, [&](JsonlLine& l) {
+    ASSERT_TRUE(l.value.has_value()) << l.error;
+    ++n;
+  });
+  EXPECT_EQ(n, 160u);
+  auto ec = run({"export", "--db", db, "--run", "good", "--format", "csv", "-o", csv, "--truncated"});
+  ASSERT_EQ(ec.status, 0) << ec.output;
+  std::string text = read_file(csv);
+  EXPECT_EQ(text.rfind("run,run_id,model,task,problem_id,sample_index,verdict,", 0), 0u);
+  EXPECT_NE(ec.output.find("wrote 0 samples"), std::string::npos) << "no truncated samples in this store";
+  auto bad = run({"export", "--db", db, "--run", "good", "--verdict", "passed"});
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("unknown verdict 'passed'"), std::string::npos) << bad.output;
+  auto norun = run({"samples", "--db", db});
+  EXPECT_NE(norun.status, 0) << "--run is required";
+
+  auto cmp = run({"compare", "--db", db, "good", "weak", "--format", "json"});
+  ASSERT_EQ(cmp.status, 0) << cmp.output;
+  auto cj = nlohmann::json::parse(cmp.output);
+  EXPECT_NEAR(cj["tasks"][0]["diff"].get<double>(), 0.5, 1e-12);
+  auto cmd = run({"compare", "--db", db, "good", "weak", "--format", "md"});
+  EXPECT_NE(cmd.output.find("| aime24 | 20 | 75.0 | 25.0 | +50.0 |"), std::string::npos) << cmd.output;
+
+  auto by = run({"report", "--db", db, "--by", "subject"});
+  ASSERT_EQ(by.status, 0) << by.output;
+  EXPECT_NE(by.output.find("No task's problems carry the breakdown fields"), std::string::npos) << by.output;
+}
+
 // `reval rating` on a run of the codeforces task with two synthetic contests cached (one in the points style, one
 // ICPC), then the stored rating in `reval report` and `reval compare`.
 TEST(ResultsCli, RatingCommand) {

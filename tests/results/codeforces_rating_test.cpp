@@ -348,7 +348,8 @@ TEST(RunRating, StoreRoundTripReplaceAndParamsKey) {
   EXPECT_EQ(shown[0].params["attempts"], 8);
 }
 
-// A file written by a build with schema version 2 (no ratings table) is migrated on open.
+// A file written by a build with schema version 2 (no ratings, no run leases, several grades per sample allowed) is
+// migrated on open.
 TEST(RunRating, MigratesSchemaTwo) {
   test::TempDir dir;
   std::string path = dir.file("old.db");
@@ -363,7 +364,8 @@ TEST(RunRating, MigratesSchemaTwo) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db,
-                           "DROP TABLE ratings; DROP TABLE run_leases; "
+                           "DROP TABLE ratings; DROP TABLE run_leases; DROP INDEX grades_one_per_sample; "
+                           "CREATE INDEX grades_by_sample ON grades (run_id, task, problem_id, sample_index, id); "
                            "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version=2;",
                            nullptr, nullptr, nullptr),
               SQLITE_OK);

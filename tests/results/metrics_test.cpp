@@ -154,6 +154,43 @@ TEST(TaskMetrics, AggregatesExcludingInfraErrors) {
   EXPECT_FALSE(compute_task_metrics(problems, single).cons.has_value()) << "cons@k only for k >= 2";
 }
 
+TEST(TaskMetrics, PassAtKHasBootstrapIntervalsAndVotingCanBeOff) {
+  // 40 problems with 8 samples; problem i solves (i % 9) of them.
+  std::vector<ProblemSamples> problems;
+  std::vector<double> pass2;
+  for (int i = 0; i < 40; ++i) {
+    ProblemSamples p{"p" + std::to_string(i), {}};
+    int c = i % 9;
+    for (int j = 0; j < 8; ++j) p.samples.push_back(scored(j, j < c, j < c ? "1" : "0"));
+    pass2.push_back(pass_at_k(8, std::min(c, 8), 2));
+    problems.push_back(std::move(p));
+  }
+  MetricsOptions o;
+  auto m = compute_task_metrics(problems, o);
+  ASSERT_EQ(m.pass_at.size(), 4u);  // 1, 2, 4, 8
+  // k = 1 is pass@1, interval included.
+  EXPECT_DOUBLE_EQ(m.pass_at[0].value, m.pass1.mean);
+  EXPECT_DOUBLE_EQ(m.pass_at[0].ci_lo, m.pass1.ci_lo);
+  EXPECT_DOUBLE_EQ(m.pass_at[0].ci_hi, m.pass1.ci_hi);
+  // k = 2: the same estimate as estimate_mean over the per-problem pass@2 values.
+  auto e2 = estimate_mean(pass2, o.bootstrap);
+  EXPECT_NEAR(m.pass_at[1].value, e2.mean, 1e-12);
+  EXPECT_NEAR(m.pass_at[1].se, e2.se, 1e-12);
+  EXPECT_DOUBLE_EQ(m.pass_at[1].ci_lo, e2.ci_lo);
+  EXPECT_DOUBLE_EQ(m.pass_at[1].ci_hi, e2.ci_hi);
+  for (const auto& p : m.pass_at) {
+    EXPECT_LT(p.ci_lo, p.value) << p.k;
+    EXPECT_GT(p.ci_hi, p.value) << p.k;
+    EXPECT_GT(p.se, 0.0) << p.k;
+  }
+  ASSERT_TRUE(m.cons.has_value());
+  MetricsOptions no_vote;
+  no_vote.vote = false;  // code tasks: the "answer" is program text, votes are not defined
+  auto nv = compute_task_metrics(problems, no_vote);
+  EXPECT_FALSE(nv.cons.has_value());
+  EXPECT_DOUBLE_EQ(nv.pass1.mean, m.pass1.mean);
+}
+
 TEST(Estimate, StandardErrorAndDeterministicBootstrap) {
   std::vector<double> v;
   for (int i = 0; i < 30; ++i) v.push_back((i * i % 17) / 17.0);

@@ -444,3 +444,83 @@ TEST(SqliteStore, WriterErrorSurfacesOnNextAddWithoutLosingThatRow) {
   EXPECT_NO_THROW(store->flush()) << "the error is reported once";
   EXPECT_EQ(store->samples(run.id).size(), static_cast<size_t>(added));
 }
+
+// Schema v5: one grade per sample. A regrade's add_grade replaces the row; a version-4 file holding several grade
+// rows per sample (older regrades appended) is migrated to its newest grade of each sample.
+TEST(SqliteStore, OneGradeRowPerSampleAndVersion4FilesAreMigrated) {
+  TempDir dir;
+  std::string path = dir.file("g.db");
+  {
+    auto store = open_sqlite_store(path);
+    auto run = store->create_or_open_run(make_run("one-grade"));
+    store->add_sample(make_sample(run.id, "math500", "p", 0));
+    store->add_grade(make_grade(run.id, "math500", "p", 0, Verdict::wrong, "3", "1"));
+    store->add_grade(make_grade(run.id, "math500", "p", 0, Verdict::correct, "4", "2"));
+    store->flush();
+    auto g = store->grades(run.id);
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].result.verdict, Verdict::correct);
+    EXPECT_EQ(g[0].grader_version, "2");
+  }
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM grades"), 1) << "replaced, not appended";
+    // Make it a version-4 file as an older build left it: no unique index, three rows for one sample.
+    raw.exec("DROP INDEX grades_one_per_sample; CREATE INDEX grades_by_sample ON grades (run_id, task, problem_id,"
+             " sample_index, id); DELETE FROM schema_migrations WHERE version = 5; PRAGMA user_version = 4;");
+    raw.exec("INSERT INTO grades (run_id, task, problem_id, sample_index, grader, grader_version, verdict, score,"
+             " extracted, details, created_at) VALUES (1, 'math500', 'p', 0, 'math', '3', 'wrong', 0, '5', '{}', 'x'),"
+             " (1, 'math500', 'p', 0, 'math', '4', 'correct', 1, '6', '{}', 'y');");
+    EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM grades"), 3);
+  }
+  {
+    // Opened read-only, the version-4 file reads its newest grade without being changed.
+    StoreOptions ro;
+    ro.read_only = true;
+    auto store = open_sqlite_store(path, ro);
+    auto g = store->grades(1);
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].grader_version, "4");
+  }
+  {
+    RawDb raw(path);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
+  }
+  {
+    auto store = open_sqlite_store(path);  // a writing open migrates
+    auto g = store->grades(1);
+    ASSERT_EQ(g.size(), 1u);
+    EXPECT_EQ(g[0].grader_version, "4");
+    EXPECT_EQ(g[0].result.extracted, std::optional<std::string>("6"));
+  }
+  RawDb raw(path);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 5);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM grades"), 1);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM schema_migrations WHERE version = 5"), 1);
+  EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
+}
+
+// What `reval merge` and an extended run need: a run's config can be replaced, and rows keep a created_at they
+// carry (a merged sample keeps the time it was generated).
+TEST(SqliteStore, UpdateRunConfigAndKeptTimestamps) {
+  TempDir dir;
+  auto store = open_sqlite_store(dir.file("c.db"));
+  auto run = store->create_or_open_run(make_run("cfg"));
+  store->update_run_config(run.id, {{"tasks", {"gsm8k"}}, {"k", 8}});
+  EXPECT_EQ(store->run_by_id(run.id)->config["k"], 8);
+  EXPECT_EQ(store->create_or_open_run(make_run("cfg")).config["k"], 8) << "reopening keeps the stored config";
+  EXPECT_THROW(store->update_run_config(run.id + 100, {}), Error);
+  SampleRecord kept = make_sample(run.id, "gsm8k", "a", 0);
+  kept.created_at = "2025-03-04T05:06:07.089Z";
+  store->add_sample(kept);
+  GradeRecord g = make_grade(run.id, "gsm8k", "a", 0, Verdict::correct, "1");
+  g.created_at = "2025-03-04T05:06:08.000Z";
+  store->add_grade(g);
+  store->add_sample(make_sample(run.id, "gsm8k", "b", 0));  // no time given: stamped now
+  auto samples = store->samples(run.id);
+  ASSERT_EQ(samples.size(), 2u);
+  EXPECT_EQ(samples[0].created_at, "2025-03-04T05:06:07.089Z");
+  EXPECT_NE(samples[1].created_at, "");
+  EXPECT_NE(samples[1].created_at, kept.created_at);
+  EXPECT_EQ(store->grades(run.id).at(0).created_at, "2025-03-04T05:06:08.000Z");
+}

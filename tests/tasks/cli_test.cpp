@@ -65,3 +65,19 @@ TEST(TasksCli, ShowPrintsThePrompt) {
   EXPECT_NE(run("show aime25 2025-I-99 --data-dir " + reval::test::shared_path("data")).status, 0);
   EXPECT_NE(run("data fetch gsm8k --data-dir /nonexistent-reval-dir").status, 0);  // no hub source: error
 }
+
+TEST(TasksCli, ShowWithoutIdListsProblemIds) {
+  if (!have_binary()) GTEST_SKIP() << "reval binary not built";
+  CliRun ids = run("show aime25 --data-dir " + reval::test::shared_path("data"));
+  ASSERT_EQ(ids.status, 0);
+  size_t lines = 0;
+  for (char c : ids.out) lines += c == '\n';
+  EXPECT_EQ(lines, 30u);
+  EXPECT_EQ(ids.out.rfind("2025-I-1\n", 0), 0u) << ids.out.substr(0, 40);
+  CliRun js = run("show math500 --json --data-dir " + reval::test::shared_path("data"));
+  ASSERT_EQ(js.status, 0);
+  auto j = nlohmann::json::parse(js.out);
+  ASSERT_EQ(j["problems"].size(), 500u);
+  EXPECT_TRUE(j["problems"][0]["metadata"].contains("level"));
+  EXPECT_NE(run("show nosuchtask --data-dir " + reval::test::shared_path("data")).status, 0);
+}

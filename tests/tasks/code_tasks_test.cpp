@@ -349,6 +349,8 @@ TEST(BrokenData, MathAndChoiceRowsFailWithFileLineField) {
   EXPECT_EQ(ms[0].id, "astronomy/0");
   EXPECT_EQ(ms[0].gold, std::vector<std::string>{"A"});
   EXPECT_EQ(ms[1].gold, std::vector<std::string>{"D"});
+  EXPECT_EQ(ms[0].metadata["subject"], "astronomy");
+  EXPECT_EQ(ms[0].metadata["category"], "STEM");  // the MMLU paper's category, for `reval report --by category`
   EXPECT_TRUE(ms[0].prompt.ends_with("What is\nthe Sun?\n\nA) A star\nB) A planet\nC) A moon\nD) A \"comet\""));
   write(mmlu, "q1,a,b,c,d,A\nq2,a,b,c,d,E\n");
   expect_load_error("mmlu", o, {mmlu + ":2", "field 'answer'"});

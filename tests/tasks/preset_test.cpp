@@ -70,3 +70,37 @@ TEST(Preset, ByPathAndValidation) {
   expect_bad("{not json", "invalid JSON");
   EXPECT_THROW(load_preset("no_such_preset"), Error);
 }
+
+// sampling.stop and system_prompt: read when given, absent (R1) by default, and checked like every other field.
+TEST(Preset, StopStringsAndSystemPrompt) {
+  Preset r1 = load_preset("r1");
+  EXPECT_TRUE(r1.stop.empty());
+  EXPECT_FALSE(r1.system_prompt.has_value()) << "the R1 protocol has no system prompt";
+
+  test::TempDir dir;
+  std::string path = dir.file("stops.json");
+  std::ofstream(path) << R"({"id": "s", "version": 1, "system_prompt": "Be brief.",
+      "sampling": {"temperature": 0.0, "stop": ["</answer>", "\n\nQ:"]}, "tasks": [{"task": "gsm8k"}]})";
+  Preset p = load_preset(path);
+  EXPECT_EQ(p.stop, (std::vector<std::string>{"</answer>", "\n\nQ:"}));
+  ASSERT_TRUE(p.system_prompt.has_value());
+  EXPECT_EQ(*p.system_prompt, "Be brief.");
+  EXPECT_DOUBLE_EQ(p.temperature, 0.0);
+
+  auto expect_bad = [&](const std::string& text, const std::string& fragment) {
+    std::ofstream(path) << text;
+    try {
+      load_preset(path);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  expect_bad(R"({"id": "x", "version": 1, "sampling": {"stop": "</a>"}, "tasks": [{"task": "gsm8k"}]})",
+             "sampling.stop");
+  expect_bad(R"({"id": "x", "version": 1, "sampling": {"stop": ["ok", 3]}, "tasks": [{"task": "gsm8k"}]})",
+             "sampling.stop[1]");
+  expect_bad(R"({"id": "x", "version": 1, "sampling": {"stop": [""]}, "tasks": [{"task": "gsm8k"}]})",
+             "sampling.stop[0]");
+  expect_bad(R"({"id": "x", "version": 1, "system_prompt": 1, "tasks": [{"task": "gsm8k"}]})", "system_prompt");
+}

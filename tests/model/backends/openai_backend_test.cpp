@@ -4,11 +4,17 @@
 // thread. It records every request (path, parsed JSON body, Authorization header), counts requests in flight and
 // the maximum seen, and lets each test inject behaviour per request number through `fault` (return true after
 // filling the response to override the default). The default handler answers like vLLM: n choices with text
-// "sample-<i>", usage, finish_reason "stop". No test touches any address but 127.0.0.1, every wait is bounded, and
-// no assertion depends on timing except "did not hang" bounds far above the expected time.
+// "sample-<i>", usage, finish_reason "stop". GET /v1/models (the backend's discovery before its first request) is
+// answered apart: recorded in gets(), never counted in requests() nor given to `fault`, and answered with
+// set_models() (default: one model "served-model" without max_model_len). No test touches any address but
+// 127.0.0.1, every wait is bounded, and no assertion depends on timing except "did not hang" bounds far above the
+// expected time.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
@@ -21,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -28,6 +35,8 @@
 
 #include "model/backends.hpp"
 #include "model/backends/openai_backend.hpp"
+#include "model/chat/chat_template.hpp"
+#include "model/tokenizer/tokenizer.hpp"
 #include "base/error.hpp"
 #include "tests/test_util.hpp"
 
@@ -76,6 +85,14 @@ class FakeServer {
     std::lock_guard lock(mu_);
     return seen_;
   }
+  std::vector<Seen> gets() const {
+    std::lock_guard lock(mu_);
+    return gets_;
+  }
+  void set_models(json models) {
+    std::lock_guard lock(mu_);
+    models_ = std::move(models);
+  }
   int requests() const { return count_.load(); }
   int max_in_flight() const { return max_in_flight_.load(); }
   bool stopping() const { return stopping_.load(); }
@@ -111,6 +128,17 @@ class FakeServer {
 
  private:
   void serve(const httplib::Request& req, httplib::Response& res) {
+    if (req.method == "GET") {
+      std::lock_guard lock(mu_);
+      Seen s;
+      s.method = req.method;
+      s.path = req.path;
+      gets_.push_back(std::move(s));
+      if (models_.is_null()) default_response(req, res);
+      else if (models_.is_number_integer()) res.status = models_.get<int>();
+      else res.set_content(json{{"object", "list"}, {"data", models_}}.dump(), "application/json");
+      return;
+    }
     int now = ++in_flight_;
     for (int m = max_in_flight_.load(); now > m && !max_in_flight_.compare_exchange_weak(m, now);) {
     }
@@ -136,7 +164,8 @@ class FakeServer {
   int port_ = -1;
   mutable std::mutex mu_;
   Fault fault_;
-  std::vector<Seen> seen_;
+  std::vector<Seen> seen_, gets_;
+  json models_;  // null: default; an integer: that HTTP status; else the "data" array
   std::atomic<int> count_{0}, in_flight_{0}, max_in_flight_{0};
   std::atomic<int> delay_ms_{0};
   std::atomic<bool> stopping_{false};
@@ -450,7 +479,7 @@ TEST(OpenAIBackend, FinalFailureGivesErrorSamplesNeverThrows) {
   std::vector<std::string> log;
   o.log = [&](const std::string& line) {
     std::lock_guard lock(log_mu);
-    log.push_back(line);
+    if (line.find("openai: POST") == 0) log.push_back(line);  // the retries (not discovery's notes)
   };
   std::vector<Completion> emitted;
   std::vector<Completion> out;
@@ -617,14 +646,33 @@ TEST(OpenAIBackend, EmptyModelIsResolvedFromModelsEndpoint) {
   auto b = make_backend("openai", o);
   auto out = b->generate(request({0}));
   b->generate(request({1}));
+  auto gets = s.gets();
+  ASSERT_EQ(gets.size(), 1u);  // one GET /models (discovery), then two completions
+  EXPECT_EQ(gets[0].path, "/v1/models");
   auto seen = s.seen();
-  ASSERT_EQ(seen.size(), 3u);  // one GET /models, then two completions
-  EXPECT_EQ(seen[0].method, "GET");
-  EXPECT_EQ(seen[0].path, "/v1/models");
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].body["model"], "served-model");
   EXPECT_EQ(seen[1].body["model"], "served-model");
-  EXPECT_EQ(seen[2].body["model"], "served-model");
   EXPECT_EQ(b->info().model, "served-model");
   EXPECT_TRUE(out[0].error.empty());
+}
+
+TEST(OpenAIBackend, AModelNameTheServerCouldNotGiveYetIsAskedForAgain) {
+  FakeServer s;
+  s.set_models(503);
+  auto o = options(s);
+  o.model = "";
+  o.max_retries = 0;
+  auto b = make_backend("openai", o);
+  auto failed = b->generate(request({0}));
+  EXPECT_EQ(failed[0].finish, FinishReason::error);
+  EXPECT_THAT(failed[0].error, HasSubstr("could not determine the served model"));
+  EXPECT_EQ(s.requests(), 0);
+  s.set_models(nullptr);  // the server is ready now
+  auto ok = b->generate(request({0}));
+  EXPECT_TRUE(ok[0].error.empty()) << ok[0].error;
+  EXPECT_EQ(s.seen().at(0).body["model"], "served-model");
+  EXPECT_EQ(s.gets().size(), 2u);
 }
 
 TEST(OpenAIBackend, BaseUrlParsing) {
@@ -650,5 +698,258 @@ TEST(OpenAIBackend, BaseUrlParsing) {
   EXPECT_THROW(parse_base_url("http://host:80x/v1"), Error);
 }
 
+
+// ---- run options: context length, tokenizer, BOS, served name, completion tokens ----
+
+struct Log {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  void attach(BackendOptions& o) {
+    o.log = [this](const std::string& line) {
+      std::lock_guard lock(mu);
+      lines.push_back(line);
+    };
+  }
+  std::string all() {
+    std::lock_guard lock(mu);
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+};
+
+TEST(OpenAIBackend, MaxTokensIsCappedToTheServersContextLength) {
+  FakeServer s;
+  s.set_models(json::array({{{"id", "test-model"}, {"object", "model"}, {"max_model_len", 1000}}}));
+  auto o = options(s);
+  Log log;
+  log.attach(o);
+  auto b = make_backend("openai", o);
+  auto req = request({0, 1});
+  req.sampling.max_new_tokens = 5000;
+  auto out = b->generate(req);
+  ASSERT_EQ(s.seen().size(), 1u);
+  // No tokenizer: the prompt is estimated from UTF-8 bytes ("be brief" 8 + "What is 1+1?" 12) plus 16 per message
+  // and 128 for the chat template: 180 tokens, so 820 are left.
+  EXPECT_EQ(s.seen()[0].body["max_tokens"], 820);
+  EXPECT_TRUE(out[0].error.empty()) << out[0].error;
+  EXPECT_THAT(log.all(), HasSubstr("context length 1000 tokens (max_model_len from GET /models of 1 of 1 servers)"));
+  EXPECT_THAT(log.all(), HasSubstr("max_tokens 5000 -> 820 for aime/p1"));
+  EXPECT_THAT(log.all(), HasSubstr("estimated from UTF-8 bytes"));
+  // A request that fits is sent as asked; discovery ran once.
+  b->generate(request({2}));
+  EXPECT_EQ(s.seen()[1].body["max_tokens"], 123);
+  EXPECT_EQ(s.gets().size(), 1u);
+  // A prompt that leaves no room is not sent at all.
+  auto big = request({3});
+  big.messages = {{"user", std::string(2000, 'x')}};
+  auto none = b->generate(big);
+  EXPECT_EQ(s.seen().size(), 2u);
+  EXPECT_EQ(none[0].finish, FinishReason::error);
+  EXPECT_THAT(none[0].error, HasSubstr("leaves no room in the server's context length of 1000 tokens"));
+  // --context-length overrides what the server says; a server without max_model_len leaves max_tokens alone.
+  o.context_length = 500;
+  make_backend("openai", o)->generate(req);
+  EXPECT_EQ(s.seen().back().body["max_tokens"], 320);
+  FakeServer plain;
+  auto p = make_backend("openai", options(plain));
+  p->generate(req);
+  EXPECT_EQ(plain.seen().at(0).body["max_tokens"], 5000);
+}
+
+TEST(OpenAIBackend, CompletionsWithATokenizerCountExactlyAndSendOneBos) {
+  const std::string dir = test::shared_path("models/llama3-tokenizer");
+  auto tok = Tokenizer::from_file(dir + "/tokenizer.json");
+  auto tmpl = ChatTemplate::from_model_dir(dir);
+  FakeServer s;
+  s.set_models(json::array({{{"id", "llama"}, {"max_model_len", 4096}}}));
+  auto o = options(s);
+  o.endpoint = "completions";
+  o.tokenizer = dir;
+  o.served_model_name = "llama";
+  Log log;
+  log.attach(o);
+  auto b = make_backend("openai", o);
+  auto req = request({0, 1, 2});
+  req.sampling.max_new_tokens = 100000;
+  auto out = b->generate(req);
+  const json body = s.seen().at(0).body;
+  EXPECT_EQ(body["model"], "llama");
+  nlohmann::ordered_json msgs = {{{"role", "system"}, {"content", "be brief"}}, {{"role", "user"}, {"content", "What is 1+1?"}}};
+  const std::string rendered = tmpl->render_ordered(msgs, true);
+  ASSERT_EQ(rendered.rfind("<|begin_of_text|>", 0), 0u) << "the Llama 3 template renders the BOS";
+  // The server's tokenizer adds the BOS, so the prompt goes without it: the model sees exactly one.
+  EXPECT_EQ(body["prompt"], rendered.substr(std::string("<|begin_of_text|>").size()));
+  EXPECT_THAT(log.all(), HasSubstr("the prompt is sent without it"));
+  // max_tokens: the context minus the prompt as the server counts it (BOS included).
+  const auto prompt_ids = tok->encode(body["prompt"].get<std::string>(), true);
+  ASSERT_EQ(prompt_ids.front(), *tok->bos_id());
+  EXPECT_EQ(body["max_tokens"], 4096 - static_cast<int>(prompt_ids.size()));
+  EXPECT_THAT(log.all(), HasSubstr("counted with the tokenizer"));
+  // n = 3 with usage totals only: each choice's completion tokens are counted with the tokenizer.
+  for (const auto& c : out) {
+    ASSERT_TRUE(c.error.empty()) << c.error;
+    EXPECT_EQ(c.completion_tokens, static_cast<std::int64_t>(tok->encode(c.text, false).size()));
+    EXPECT_EQ(c.prompt_tokens, 11);  // usage.prompt_tokens, as the server reported it
+  }
+  auto info = b->info();
+  EXPECT_EQ(info.details["bos"]["server_adds_bos"], true);
+  EXPECT_EQ(info.details["tokenizer"], dir);
+  EXPECT_EQ(info.details["served_model_name"], "llama");
+}
+
+TEST(OpenAIBackend, BosIsKeptWhenTheServerAddsNone) {
+  FakeServer s;
+  test::TempDir dir;
+  json cfg = {{"bos_token", "<s>"},
+              {"add_bos_token", false},
+              {"chat_template", "{{ bos_token }}{% for m in messages %}{{ m['content'] }}{% endfor %}"}};
+  std::ofstream(dir.file("tokenizer_config.json")) << cfg.dump();
+  auto o = options(s);
+  o.endpoint = "completions";
+  o.model = dir.path();
+  Log log;
+  log.attach(o);
+  make_backend("openai", o)->generate(request({0}));
+  EXPECT_EQ(s.seen().at(0).body["prompt"], "<s>be briefWhat is 1+1?");
+  EXPECT_THAT(log.all(), HasSubstr("adds none: sent as rendered"));
+  // The twin: add_bos_token true, so the server adds it and reval leaves it out.
+  cfg["add_bos_token"] = true;
+  std::ofstream(dir.file("tokenizer_config.json")) << cfg.dump();
+  make_backend("openai", o)->generate(request({0}));
+  EXPECT_EQ(s.seen().at(1).body["prompt"], "be briefWhat is 1+1?");
+}
+
+TEST(OpenAIBackend, CompletionTokensPerChoiceWhenNIsAboveOne) {
+  FakeServer s;
+  // Choice 0 reports its own usage; the others do not.
+  s.set_fault([](int, const httplib::Request& req, httplib::Response& res) {
+    FakeServer::default_response(req, res);
+    json body = json::parse(res.body);
+    body["choices"][0]["usage"] = {{"completion_tokens", 42}};
+    res.set_content(body.dump(), "application/json");
+    return true;
+  });
+  auto out = make_backend("openai", options(s))->generate(request({0, 1}));
+  EXPECT_EQ(out[0].completion_tokens, 42);
+  EXPECT_EQ(out[1].completion_tokens, -1) << "no tokenizer, no per-choice usage: unknown";
+  // With a tokenizer the unknown one is counted.
+  auto o = options(s);
+  o.tokenizer = test::shared_path("models/qwen3-tokenizer");
+  auto counted = make_backend("openai", o)->generate(request({0, 1}));
+  auto tok = Tokenizer::from_file(test::shared_path("models/qwen3-tokenizer/tokenizer.json"));
+  EXPECT_EQ(counted[0].completion_tokens, 42);
+  EXPECT_EQ(counted[1].completion_tokens, static_cast<std::int64_t>(tok->encode("sample-1", false).size()));
+  EXPECT_GT(counted[1].completion_tokens, 0);
+  o.tokenizer = test::shared_path("models");  // a folder without tokenizer.json
+  EXPECT_THROW(make_backend("openai", o), Error);
+}
+
+// ---- several servers ----
+
+TEST(OpenAIBackend, ProblemsSpreadOverServersAndStayOnOne) {
+  constexpr int kServers = 3, kProblems = 6;
+  std::vector<std::unique_ptr<FakeServer>> servers;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::set<std::string> started;  // problems whose first request arrived somewhere
+  for (int i = 0; i < kServers; ++i) servers.push_back(std::make_unique<FakeServer>());
+  for (auto& sv : servers)
+    sv->set_fault([&](int, const httplib::Request& req, httplib::Response& res) {
+      // Hold every request until all problems have been homed, so the spread does not depend on timing.
+      std::string problem = json::parse(req.body)["messages"].back()["content"];
+      std::unique_lock lock(mu);
+      started.insert(problem);
+      cv.notify_all();
+      cv.wait_for(lock, std::chrono::seconds(20), [&] { return started.size() == kProblems; });
+      lock.unlock();
+      FakeServer::default_response(req, res);
+      return true;
+    });
+  BackendOptions o = options(*servers[0]);
+  o.base_urls.clear();
+  for (auto& sv : servers) o.base_urls.push_back(sv->base_url());
+  o.request_n = false;  // k requests per problem: they must all reach one server
+  o.concurrency = 32;
+  auto b = make_backend("openai", o);
+  std::vector<std::thread> callers;
+  std::atomic<int> errors{0};
+  for (int p = 0; p < kProblems; ++p)
+    callers.emplace_back([&, p] {
+      auto req = request({0, 1, 2});
+      req.problem_id = fmt::format("p{}", p);
+      req.messages = {{"user", fmt::format("problem {}", p)}};
+      for (const auto& c : b->generate(req)) errors += !c.error.empty();
+    });
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::map<std::string, std::set<int>> where;
+  for (int i = 0; i < kServers; ++i) {
+    std::set<std::string> mine;
+    for (const auto& seen : servers[i]->seen()) {
+      std::string problem = seen.body["messages"].back()["content"];
+      where[problem].insert(i);
+      mine.insert(problem);
+    }
+    EXPECT_EQ(mine.size(), 2u) << "server " << i << ": the least loaded server takes each new problem";
+    EXPECT_EQ(servers[i]->requests(), 6);
+    EXPECT_EQ(servers[i]->gets().size(), 1u) << "every server is asked for its models once";
+  }
+  ASSERT_EQ(where.size(), static_cast<size_t>(kProblems));
+  for (const auto& [problem, on] : where) EXPECT_EQ(on.size(), 1u) << problem << " went to several servers";
+  EXPECT_THAT(b->info().device, HasSubstr("3 servers"));
+  EXPECT_EQ(b->info().details["servers"].size(), 3u);
+}
+
+TEST(OpenAIBackend, AFailingServerIsTakenOutOfRotation) {
+  FakeServer bad, good;
+  bad.set_fault([](int, const httplib::Request&, httplib::Response& res) {
+    res.status = 502;
+    res.set_content("bad gateway", "text/plain");
+    return true;
+  });
+  BackendOptions o = options(good);
+  o.base_urls = {bad.base_url(), good.base_url()};
+  o.breaker_failures = 2;
+  o.breaker_initial_s = 600;  // out for the rest of the test
+  o.backoff_initial_s = 30;   // a retry that waited would make the test slow: retries go to the good server at once
+  Log log;
+  log.attach(o);
+  auto b = make_backend("openai", o);
+  auto t0 = std::chrono::steady_clock::now();
+  for (int p = 0; p < 10; ++p) {
+    auto req = request({0, 1});
+    req.problem_id = fmt::format("p{}", p);
+    for (const auto& c : b->generate(req)) EXPECT_TRUE(c.error.empty()) << c.error;
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(25)) << "retries did not wait";
+  EXPECT_EQ(bad.requests(), 2) << "two failures in a row, then out of rotation";
+  EXPECT_EQ(good.requests(), 10);
+  EXPECT_THAT(log.all(), HasSubstr("taken out of rotation after 2 failures in a row"));
+  EXPECT_THAT(log.all(), HasSubstr("retrying on another server"));
+}
+
+TEST(OpenAIBackend, AServerThatRecoversComesBackIntoRotation) {
+  FakeServer flaky, good;
+  flaky.set_fault([](int no, const httplib::Request&, httplib::Response& res) {
+    if (no >= 2) return false;  // the first two requests fail, then it works
+    res.status = 503;
+    return true;
+  });
+  BackendOptions o = options(good);
+  o.base_urls = {flaky.base_url(), good.base_url()};
+  o.breaker_failures = 2;
+  o.breaker_initial_s = 0.2;
+  Log log;
+  log.attach(o);
+  auto b = make_backend("openai", o);
+  for (int p = 0; p < 4; ++p) b->generate(request({0}));
+  EXPECT_EQ(flaky.requests(), 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  for (int p = 0; p < 6; ++p)
+    for (const auto& c : b->generate(request({0}))) EXPECT_TRUE(c.error.empty()) << c.error;
+  EXPECT_GT(flaky.requests(), 2) << "probed after its time out and used again";
+  EXPECT_THAT(log.all(), HasSubstr("back in rotation"));
+}
 }  // namespace
 }  // namespace reval
