@@ -410,6 +410,12 @@ struct RewardServer::Impl {
     std::vector<json> out(lines.size());
     for (std::size_t k = 0; k < graded.size(); ++k) {
       const auto& r = graded[k];
+      // The grader found the request itself invalid (a field named in the message): a malformed line, reported
+      // in place as `reval grade` does, not a missing reward.
+      if (r.verdict == Verdict::infra_error && r.details.is_object() && r.details.value("stage", std::string()) == "input") {
+        line_errors[index[k]] = r.details.value("error", std::string("invalid request"));
+        continue;
+      }
       json o = std::move(lines[index[k]]);
       o["verdict"] = std::string(to_string(r.verdict));
       o["score"] = r.accuracy;

@@ -418,6 +418,17 @@ TEST(RewardServer, GradeEndpointTakesRevalLines) {
   ASSERT_NE(nl, std::string::npos);
   EXPECT_EQ(json::parse(r->body.substr(0, nl))["verdict"], "correct");
   EXPECT_EQ(json::parse(r->body.substr(nl + 1))["line"], 2);
+  // A code item whose fields the grader rejects is a malformed line naming the field (as in `reval grade`), not a
+  // missing reward; the same item with valid tests is graded.
+  json code = json::array({{{"response", "```python\nprint(1)\n```"}, {"mode", "stdio"}, {"tests", "oops"}},
+                           {{"response", "```python\nprint(1)\n```"}, {"mode", "stdio"},
+                            {"tests", {{{"input", ""}, {"output", "1\n"}}}}}});
+  json cj = parse(c.Post("/grade?grader=code", code.dump(), "application/json"));
+  ASSERT_EQ(cj["results"].size(), 2u) << cj.dump();
+  EXPECT_EQ(cj["results"][0]["line"], 1) << cj.dump();
+  EXPECT_NE(cj["results"][0].value("error", std::string()).find("tests"), std::string::npos) << cj.dump();
+  EXPECT_EQ(cj["results"][1]["verdict"], "correct") << cj.dump();
+  EXPECT_EQ(cj["stats"]["malformed"], 1) << cj.dump();
   // Errors in the request itself.
   auto no_grader = c.Post("/grade", "[]", "application/json");
   ASSERT_TRUE(no_grader);
