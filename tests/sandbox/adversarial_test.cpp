@@ -117,6 +117,17 @@ TEST(Adversarial, MemoryBomb) {
   EXPECT_EQ(r.status, sb::Status::memory_limit) << r.message << r.stderr_data;
 }
 
+// Positive twin: the same policy lets a program that stays well under the limit (about 60 MB) finish normally.
+TEST(Adversarial, MemoryUnderTheLimitRuns) {
+  sb::Policy p = box().policy();
+  p.memory_limit_mb = 256;
+  p.time_limit_s = 20;
+  p.wall_time_limit_s = 60;
+  auto r = run_py("a = []\nfor _ in range(6):\n    a.append(' ' * 10**7)\nprint(len(a))\n", p);
+  EXPECT_EQ(r.status, sb::Status::ok) << r.message << r.stderr_data;
+  EXPECT_EQ(r.stdout_data, "6\n");
+}
+
 TEST(Adversarial, InfiniteLoop) {
   auto r = run_py("while True:\n    pass\n");
   EXPECT_EQ(r.status, sb::Status::time_limit) << r.message;
