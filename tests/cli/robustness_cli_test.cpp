@@ -21,6 +21,7 @@
 #include <sqlite3.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/reval_process.hpp"
 #include "tests/test_util.hpp"
 
 using namespace reval;
@@ -28,57 +29,12 @@ using nlohmann::json;
 
 namespace {
 
-struct Proc {
-  pid_t pid = -1;
-  std::string out;
-};
+using test::Proc;
+using test::RunResult;
+using test::run_reval;
+using test::spawn;
+using test::wait_exit;
 
-// Runs `reval args...` with stdout+stderr into `out`; `before_exec` runs in the child first (may _exit(77) to say
-// "unsupported here").
-Proc spawn(const std::vector<std::string>& args, const std::string& out, void (*before_exec)(const std::string&) = nullptr,
-           const std::string& arg = {}) {
-  Proc p;
-  p.out = out;
-  p.pid = fork();
-  if (p.pid == 0) {
-    if (before_exec) before_exec(arg);
-    int fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string bin = test::reval_binary();
-    argv.push_back(bin.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return p;
-}
-
-int wait_exit(const Proc& p) {
-  int st = 0;
-  waitpid(p.pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Outcome {
-  int status;
-  std::string output;
-};
-
-Outcome run(const std::vector<std::string>& args, const test::TempDir& dir) {
-  Proc p = spawn(args, dir.file("out.txt"));
-  int st = wait_exit(p);
-  return {st, slurp(p.out)};
-}
 
 // A replay run of 20 MATH-500 problems x 2 samples in `db`.
 void make_db(const test::TempDir& dir, const std::string& db) {
@@ -94,7 +50,7 @@ void make_db(const test::TempDir& dir, const std::string& db) {
            << "\n";
   }
   resp.close();
-  Outcome r = run({"eval", "--backend", "replay", "--model", "m", "--responses", dir.file("resp.jsonl"), "--tasks",
+  RunResult r = run_reval({"eval", "--backend", "replay", "--model", "m", "--responses", dir.file("resp.jsonl"), "--tasks",
                "math500", "--limit", "20", "--samples", "2", "--db", db, "--data-dir", test::shared_path("data"),
                "--no-progress"},
               dir);
@@ -153,7 +109,7 @@ TEST(RobustnessCli, ReadingCommandsWorkOnAReadOnlyFileSystem) {
     Proc p = spawn(args, dir.file("ro.txt"), read_only_view, ro);
     int st = wait_exit(p);
     if (st == 77) GTEST_SKIP() << "user and mount namespaces are not available here: cannot make a read-only mount";
-    std::string out = slurp(p.out);
+    std::string out = read_file(p.out_path);
     EXPECT_EQ(st, 0) << args[0] << ": " << out;
     EXPECT_EQ(out.find("unable to open"), std::string::npos) << out;
     if (args[0] == "report") {
@@ -165,14 +121,14 @@ TEST(RobustnessCli, ReadingCommandsWorkOnAReadOnlyFileSystem) {
                   "math500", "--limit", "21", "--samples", "2", "--db", db, "--data-dir", test::shared_path("data"),
                   "--no-progress"},
                  dir.file("ro-eval.txt"), read_only_view, ro);
-  EXPECT_NE(wait_exit(p), 0) << slurp(p.out);
+  EXPECT_NE(wait_exit(p), 0) << read_file(p.out_path);
 }
 
 TEST(RobustnessCli, CorruptDatabaseIsNamedAsCorrupt) {
   test::TempDir dir;
   std::string db = dir.file("r.db");
   make_db(dir, db);
-  Outcome good = run({"check", "--db", db}, dir);
+  RunResult good = run_reval({"check", "--db", db}, dir);
   ASSERT_EQ(good.status, 0) << good.output;  // positive twin
   EXPECT_NE(good.output.find("integrity: ok"), std::string::npos) << good.output;
   {
@@ -188,11 +144,11 @@ TEST(RobustnessCli, CorruptDatabaseIsNamedAsCorrupt) {
         std::vector<std::string>{"eval", "--backend", "replay", "--model", "m", "--responses", dir.file("resp.jsonl"),
                                  "--tasks", "math500", "--limit", "20", "--samples", "2", "--db", db, "--data-dir",
                                  test::shared_path("data"), "--no-progress"}}) {
-    Outcome r = run(args, dir);
+    RunResult r = run_reval(args, dir);
     EXPECT_NE(r.status, 0) << args[0] << ": " << r.output;
     EXPECT_NE(r.output.find("corrupt"), std::string::npos) << args[0] << ": " << r.output;
   }
-  Outcome check = run({"check", "--db", db}, dir);
+  RunResult check = run_reval({"check", "--db", db}, dir);
   EXPECT_EQ(check.status, 1) << check.output;
   EXPECT_EQ(check.output.find("integrity: ok"), std::string::npos) << check.output;
 }
@@ -220,15 +176,15 @@ TEST(RobustnessCli, SecondEvalOfARunIsRefusedAndACrashedOwnerIsTakenOver) {
   Proc first = spawn(args, dir.file("first.txt"));
   // Wait until the first process holds the run (its lease row exists), then start a second one.
   for (int i = 0; i < 1200 && lease_rows(db) < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_EQ(lease_rows(db), 1) << slurp(dir.file("first.txt"));
-  Outcome second = run(args, dir);
+  ASSERT_EQ(lease_rows(db), 1) << read_file(dir.file("first.txt"));
+  RunResult second = run_reval(args, dir);
   EXPECT_NE(second.status, 0) << second.output;
   EXPECT_NE(second.output.find("already being used by `reval eval`"), std::string::npos) << second.output;
   EXPECT_NE(second.output.find("process " + std::to_string(first.pid)), std::string::npos) << second.output;
   // The owner crashes: the next eval takes the run over at once (its process is gone) and finishes it.
   kill(first.pid, SIGKILL);
   wait_exit(first);
-  Outcome third = run(args, dir);
+  RunResult third = run_reval(args, dir);
   EXPECT_EQ(third.status, 0) << third.output;
   EXPECT_NE(third.output.find("taking over run"), std::string::npos) << third.output;
   EXPECT_NE(third.output.find("200 samples expected"), std::string::npos) << third.output;

@@ -29,6 +29,7 @@
 #include "base/hash.hpp"
 #include "base/jsonl.hpp"
 #include "tests/mock_http.hpp"
+#include "tests/reval_process.hpp"
 #include "tests/test_util.hpp"
 
 using namespace reval;
@@ -38,47 +39,11 @@ namespace {
 
 // ---- running the binary ----
 
-struct Proc {
-  pid_t pid = -1;
-  std::string out_path;
-};
-
-Proc spawn(const std::vector<std::string>& args, const std::string& out_path) {
-  Proc p;
-  p.out_path = out_path;
-  p.pid = fork();
-  if (p.pid == 0) {
-    int fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string bin = test::reval_binary();
-    argv.push_back(bin.data());
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  return p;
-}
-
-int wait_exit(const Proc& p) {
-  int st = 0;
-  waitpid(p.pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-struct RunResult {
-  int status;
-  std::string output;
-};
-
-RunResult run_reval(const std::vector<std::string>& args, const test::TempDir& dir) {
-  static int n = 0;
-  Proc p = spawn(args, dir.file(fmt::format("out{}.txt", n++)));
-  int st = wait_exit(p);
-  return {st, read_file(p.out_path)};
-}
+using test::Proc;
+using test::RunResult;
+using test::run_reval;
+using test::spawn;
+using test::wait_exit;
 
 // ---- reading a results database ----
 
