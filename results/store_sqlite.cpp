@@ -520,26 +520,7 @@ class SqliteStore final : public SampleStore {
   }
 
   std::vector<ProblemRecord> problems(std::int64_t run_id, const std::string& task) override {
-    std::lock_guard lk(read_mu_);
-    Stmt st(rdb_,
-            "SELECT run_id, task, problem_id, prompt, gold, grading, metadata FROM problems"
-            " WHERE run_id = ?1 AND (?2 = '' OR task = ?2) ORDER BY task, problem_id",
-            false, path_);
-    st.bind(1, run_id);
-    st.bind(2, std::string_view(task));
-    std::vector<ProblemRecord> out;
-    while (step_row(rdb_, st)) {
-      ProblemRecord p;
-      p.run_id = st.i64(0);
-      p.task = st.text(1);
-      p.problem_id = st.text(2);
-      p.prompt = st.text(3);
-      p.gold = parse_json_column(st.text(4), path_, "problems.gold");
-      p.grading = parse_json_column(st.text(5), path_, "problems.grading");
-      p.metadata = parse_json_column(st.text(6), path_, "problems.metadata");
-      out.push_back(std::move(p));
-    }
-    return out;
+    return read_problems(run_id, task, /*with_grading=*/true);
   }
 
   std::map<std::string, nlohmann::json> problem_metadata(std::int64_t run_id, const std::string& task) override {
@@ -759,11 +740,17 @@ class SqliteStore final : public SampleStore {
   }
 
   std::vector<ProblemRecord> problem_texts(std::int64_t run_id, const std::string& task) override {
+    return read_problems(run_id, task, /*with_grading=*/false);  // tests can be megabytes: not read
+  }
+
+  // The problems of a run (of one task, or all with task ""), in (task, problem_id) order; the grading column only
+  // when asked for.
+  std::vector<ProblemRecord> read_problems(std::int64_t run_id, const std::string& task, bool with_grading) {
     std::lock_guard lk(read_mu_);
-    Stmt st(rdb_,
-            "SELECT run_id, task, problem_id, prompt, gold, metadata FROM problems"
-            " WHERE run_id = ?1 AND (?2 = '' OR task = ?2) ORDER BY task, problem_id",
-            false, path_);
+    const std::string sql = std::string("SELECT run_id, task, problem_id, prompt, gold, metadata") +
+                            (with_grading ? ", grading" : "") +
+                            " FROM problems WHERE run_id = ?1 AND (?2 = '' OR task = ?2) ORDER BY task, problem_id";
+    Stmt st(rdb_, sql.c_str(), false, path_);
     st.bind(1, run_id);
     st.bind(2, std::string_view(task));
     std::vector<ProblemRecord> out;
@@ -775,6 +762,7 @@ class SqliteStore final : public SampleStore {
       p.prompt = st.text(3);
       p.gold = parse_json_column(st.text(4), path_, "problems.gold");
       p.metadata = parse_json_column(st.text(5), path_, "problems.metadata");
+      if (with_grading) p.grading = parse_json_column(st.text(6), path_, "problems.grading");
       out.push_back(std::move(p));
     }
     return out;
